@@ -1,0 +1,123 @@
+/**
+ * The `Backoff` class: a validated, immutable policy plus the shared state (timers, statistics)
+ * that every execution through it uses.
+ */
+import { type Core, createCore, run } from './engine.js';
+import { type BackoffOptions, describe, normalizeOptions } from './options.js';
+import { SignalLink } from './signals.js';
+import type { BackoffStatistics } from './types.js';
+
+/**
+ * A retry policy with per-attempt timeouts, a global deadline, pauses, error filters and
+ * cancellation. One instance is meant to be shared: by every call to a database, by a batch, by
+ * concurrent requests. Its statistics count them all.
+ *
+ * @typeParam TResult - what the guarded functions return; inferred from `retryIf` when given.
+ *
+ * @throws TypeError when an option has the wrong type, RangeError when a number is out of range.
+ *
+ * @example
+ * ```ts
+ * const db = new Backoff({ attemptTimeout: 200, deadline: 1000, pause: 50, exceptions: [ConnectionError] });
+ * const user = await db.execute(findUser, id);           // typed from findUser
+ * const save = db.wrap(saveUser);                         // same signature, now retried
+ * ```
+ */
+export class Backoff<TResult = unknown> {
+  /** @internal */ readonly core: Core;
+  /** @internal */ readonly link: SignalLink | undefined;
+  private views: WeakMap<AbortSignal, Backoff<TResult>> | undefined = undefined;
+
+  constructor(options?: BackoffOptions<TResult>) {
+    const policy = normalizeOptions(options);
+    this.core = createCore(policy);
+    this.link = policy.signal === undefined ? undefined : new SignalLink([policy.signal]);
+  }
+
+  /**
+   * Calls `fn(...args)` under the policy and returns what it returns. Inside `fn`,
+   * `currentAttempt()` gives the attempt's signal, number and remaining time.
+   *
+   * @returns the first successful result.
+   * @throws (rejects with) the last attempt's error, exactly as thrown; a `DeadlineExceededError`
+   * when the deadline passed before any attempt failed; a cancelling signal's `reason`; a
+   * `RetryConditionError` when `retryIf` still held at the end.
+   *
+   * @example
+   * ```ts
+   * const rows = await backoff.execute((sql: string) => pool.query(sql), 'SELECT 1');
+   * ```
+   */
+  execute<A extends unknown[], R extends TResult>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    ...args: A
+  ): Promise<R> {
+    if (typeof fn !== 'function')
+      return Promise.reject(
+        new TypeError(`Backoff.execute: 'fn' must be a function, got ${describe(fn)}`),
+      );
+    return run<R>(this.core, this.link, fn, undefined, args);
+  }
+
+  /**
+   * Returns an async function with `fn`'s parameters whose calls run under this policy. `this` is
+   * passed through, so the result can be assigned as a method.
+   *
+   * @throws TypeError when `fn` is not a function.
+   * @example
+   * ```ts
+   * const getUser = backoff.wrap(async (id: string) => (await pool.query(q, [id])).rows[0]);
+   * ```
+   */
+  wrap<This, A extends unknown[], R extends TResult>(
+    fn: (this: This, ...args: A) => R | PromiseLike<R>,
+  ): (this: This, ...args: A) => Promise<R> {
+    if (typeof fn !== 'function')
+      throw new TypeError(`Backoff.wrap: 'fn' must be a function, got ${describe(fn)}`);
+    const core = this.core;
+    const link = this.link;
+    const wrapped = function (this: This, ...args: A): Promise<R> {
+      return run<R>(core, link, fn, this, args);
+    };
+    Object.defineProperty(wrapped, 'name', { value: fn.name, configurable: true });
+    return wrapped;
+  }
+
+  /**
+   * A view of this instance that also stops on `signal`: same policy, same timers, same
+   * statistics. Views are cached per signal, so calling `withSignal(shutdown)` per request adds
+   * one listener to `shutdown`, not one per call.
+   *
+   * @throws TypeError when `signal` is not an AbortSignal.
+   * @example
+   * ```ts
+   * app.get('/user/:id', (req, res) => backoff.withSignal(req.signal).execute(loadUser, req.params.id));
+   * ```
+   */
+  withSignal(signal: AbortSignal): Backoff<TResult> {
+    if (!(signal instanceof AbortSignal))
+      throw new TypeError(
+        `Backoff.withSignal: 'signal' must be an AbortSignal, got ${describe(signal)}`,
+      );
+    this.views ??= new WeakMap();
+    let view = this.views.get(signal);
+    if (view === undefined) {
+      view = Object.create(Backoff.prototype) as Backoff<TResult>;
+      const signals = this.link === undefined ? [signal] : [...this.link.signals, signal];
+      Object.assign(view, { core: this.core, link: new SignalLink(signals), views: undefined });
+      this.views.set(signal, view);
+    }
+    return view;
+  }
+
+  /**
+   * A snapshot of the counters shared by this instance and its views.
+   * @example
+   * ```ts
+   * const { attempts, errors, timeouts } = backoff.statistics;
+   * ```
+   */
+  get statistics(): BackoffStatistics {
+    return Object.freeze({ ...this.core.stats });
+  }
+}

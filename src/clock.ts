@@ -1,0 +1,137 @@
+/**
+ * The clock and timers. Every global is read at call time, not at import time, so a fake clock
+ * (`@sinonjs/fake-timers`) installed after this module was loaded still drives it.
+ */
+
+/** Milliseconds on the monotonic clock. */
+export function now(): number {
+  return globalThis.performance.now();
+}
+
+type TimerHandle = unknown;
+
+/** A one-shot timer together with the `clearTimeout` that matches the `setTimeout` that made it. */
+export interface Timer {
+  handle: TimerHandle;
+  clear: (handle: any) => void;
+}
+
+export function startTimer(callback: () => void, ms: number): Timer {
+  const g = globalThis;
+  return { handle: g.setTimeout(callback, ms), clear: g.clearTimeout };
+}
+
+export function stopTimer(timer: Timer): void {
+  timer.clear(timer.handle as never);
+}
+
+/** Runs `callback` once the current event-loop turn's I/O is done (setImmediate, read at call time). */
+export function afterTurn(callback: () => void): void {
+  globalThis.setImmediate(callback);
+}
+
+/** An entry of a {@link FifoTimerQueue}; the engine's attempt and execution objects are entries themselves. */
+export interface TimerNode {
+  /** When this entry expires (ms on {@link now}'s clock). */
+  tExpiresAt: number;
+  tNext: TimerNode | null;
+  /** False once expired or removed; dead entries are skipped and unlinked lazily. */
+  tLive: boolean;
+  onTimer(at: number): void;
+}
+
+/**
+ * Many deadlines of one fixed duration behind a single timer.
+ *
+ * All entries of one queue share the same duration and are added in time order, so they expire
+ * in FIFO order: one armed `setTimeout` for the head serves them all. That turns a
+ * `setTimeout`+`clearTimeout` pair per call (the dominant cost of a retried call) into a linked-list
+ * append and a flag. When the queue drains, the timer is released after the current event-loop turn
+ * rather than at once, so a tight loop of calls does not arm and clear it for every call.
+ */
+export class FifoTimerQueue {
+  private head: TimerNode | null = null;
+  private tail: TimerNode | null = null;
+  private timer: Timer | undefined = undefined;
+  private firing = false;
+  private releasePending = false;
+
+  constructor(readonly duration: number) {}
+
+  /** Appends `node`, expiring `duration` ms after `at` (the caller's current time). */
+  push(node: TimerNode, at: number): void {
+    node.tExpiresAt = at + this.duration;
+    node.tNext = null;
+    node.tLive = true;
+    if (this.tail === null) this.head = node;
+    else this.tail.tNext = node;
+    this.tail = node;
+    if (this.timer === undefined && !this.firing) this.arm(node.tExpiresAt, at);
+  }
+
+  /** Forgets `node`; O(1). */
+  remove(node: TimerNode): void {
+    node.tLive = false;
+    if (node === this.head) this.dropDeadHead();
+  }
+
+  /** True while a timer is armed; for tests and leak checks. */
+  get armed(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private dropDeadHead(): void {
+    let head = this.head;
+    while (head !== null && !head.tLive) {
+      const next = head.tNext;
+      head.tNext = null;
+      head = next;
+    }
+    this.head = head;
+    if (head === null) {
+      this.tail = null;
+      if (this.timer !== undefined && !this.releasePending) {
+        this.releasePending = true;
+        afterTurn(this.release);
+      }
+    }
+  }
+
+  private arm(at: number, current: number): void {
+    // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
+    // for less than 1 ms, and re-arm in `fire` if the head is not due yet.
+    this.timer = startTimer(this.fire, Math.max(1, Math.ceil(at - current)));
+  }
+
+  private readonly release = (): void => {
+    this.releasePending = false;
+    if (this.head === null && this.timer !== undefined) {
+      stopTimer(this.timer);
+      this.timer = undefined;
+    }
+  };
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.firing = true;
+    const at = now();
+    try {
+      let head = this.head;
+      while (head !== null && (!head.tLive || head.tExpiresAt <= at)) {
+        this.head = head.tNext;
+        // Keep `tail` consistent before callbacks run: an expiry may start a new attempt that pushes.
+        if (this.head === null) this.tail = null;
+        head.tNext = null;
+        if (head.tLive) {
+          head.tLive = false;
+          head.onTimer(at);
+        }
+        head = this.head;
+      }
+    } finally {
+      this.firing = false;
+    }
+    this.dropDeadHead();
+    if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
+  };
+}

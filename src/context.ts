@@ -1,0 +1,109 @@
+/**
+ * The attempt context: what `currentAttempt()` returns inside an attempt, carried across awaits by
+ * AsyncLocalStorage. It also links nested executions to the attempt they run in, so an inner
+ * execution inherits the outer attempt's cancellation and never outlives its remaining time.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { now, type TimerNode } from './clock.js';
+
+/** What {@link currentAttempt} returns. */
+export interface AttemptContext {
+  /**
+   * Aborts when this attempt times out (reason: `AttemptTimeoutError`), when the deadline passes
+   * (`DeadlineExceededError`), or when the execution is cancelled (the cancelling signal's reason).
+   * Pass it to whatever the attempt starts: `fetch`, a database query, a child process.
+   */
+  readonly signal: AbortSignal;
+  /** The 1-based number of this attempt within its execution. */
+  readonly attempt: number;
+  /** Milliseconds left for this attempt (the nearest of attempt timeout, deadline and any enclosing attempt); `Infinity` if unbounded. */
+  readonly remaining: number;
+}
+
+/** Something that stops when the attempt it runs in is aborted (a nested execution). */
+export interface AttemptChild {
+  cancel(reason: unknown): void;
+}
+
+/**
+ * One attempt. It is also the attempt-timeout queue's entry, so a bounded attempt costs one object.
+ * Its AbortController is created only when someone reads `signal`: most attempts succeed and
+ * nobody ever needs one.
+ */
+export class Attempt implements AttemptContext, TimerNode {
+  tExpiresAt = Number.POSITIVE_INFINITY;
+  tNext: TimerNode | null = null;
+  tLive = false;
+  /** The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. */
+  expiresAt: number;
+  /** Set once the attempt ended (any outcome); late results of a finished attempt are dropped. */
+  finished = false;
+  aborted = false;
+  reason: unknown = undefined;
+  private controller: AbortController | undefined = undefined;
+  children: Set<AttemptChild> | undefined = undefined;
+
+  constructor(
+    readonly owner: { onAttemptTimer(attempt: Attempt, at: number): void },
+    readonly attempt: number,
+    expiresAt: number,
+  ) {
+    this.expiresAt = expiresAt;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  get remaining(): number {
+    const left = this.expiresAt - now();
+    return Math.max(left, 0);
+  }
+
+  onTimer(at: number): void {
+    this.owner.onAttemptTimer(this, at);
+  }
+
+  /** Aborts the signal (if anyone holds it) and every nested execution. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const children = this.children;
+    this.children = undefined;
+    if (children !== undefined) for (const child of children) child.cancel(reason);
+    this.controller?.abort(reason);
+  }
+
+  addChild(child: AttemptChild): void {
+    if (this.children === undefined) this.children = new Set();
+    this.children.add(child);
+  }
+
+  removeChild(child: AttemptChild): void {
+    this.children?.delete(child);
+  }
+}
+
+export const attemptStorage = new AsyncLocalStorage<Attempt>();
+
+/**
+ * The attempt the calling code runs in, or `undefined` outside any attempt. Works after awaits
+ * too, since it is carried by AsyncLocalStorage.
+ *
+ * @example
+ * ```ts
+ * const fetchUser = asyncbackoff(500, 2000)(async (id: string) => {
+ *   const { signal, attempt } = currentAttempt()!;
+ *   log.debug({ attempt }, 'fetching user');
+ *   return (await fetch(`${base}/users/${id}`, { signal })).json();
+ * });
+ * ```
+ */
+export function currentAttempt(): AttemptContext | undefined {
+  return attemptStorage.getStore();
+}

@@ -1,0 +1,165 @@
+/**
+ * `asyncbackoff` and `asyncretry`: aiomisc's decorator factories. What they return works three
+ * ways: as a function wrapper, as a TC39 method decorator (TypeScript 5's default), and as a legacy
+ * `experimentalDecorators` method decorator (NestJS and friends).
+ */
+import { Backoff } from './backoff.js';
+import { type BackoffOptions, describe } from './options.js';
+import type { ErrorClass } from './types.js';
+
+/** The options that may trail the positional arguments of {@link asyncbackoff}. */
+export type TrailingOptions<TResult = unknown> = Omit<
+  BackoffOptions<TResult>,
+  'attemptTimeout' | 'deadline' | 'pause' | 'exceptions'
+>;
+
+/**
+ * What {@link asyncbackoff} and {@link asyncretry} return: call it on a function, or use it as a
+ * method decorator in either decorator mode. Every function it wraps shares `backoff` (and its
+ * statistics).
+ */
+export interface BackoffDecorator<TResult = unknown> {
+  /** Wraps a function: same parameters and `this`, result promised. */
+  <This, A extends unknown[], R extends TResult>(
+    fn: (this: This, ...args: A) => R | PromiseLike<R>,
+  ): (this: This, ...args: A) => Promise<R>;
+  /** TC39 method decorator. The method must return a promise. */
+  <This, A extends unknown[], R extends TResult>(
+    method: (this: This, ...args: A) => Promise<R>,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
+  ): (this: This, ...args: A) => Promise<R>;
+  /** Legacy (`experimentalDecorators`) method decorator. */
+  <T extends (...args: any[]) => PromiseLike<TResult>>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ): TypedPropertyDescriptor<T>;
+  /** The instance behind the decorator: its `statistics`, `withSignal`, `execute`. */
+  readonly backoff: Backoff<TResult>;
+}
+
+function isPlainOptions(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function makeDecorator<TResult>(
+  backoff: Backoff<TResult>,
+  where: string,
+): BackoffDecorator<TResult> {
+  const decorator = (target: unknown, context?: unknown, descriptor?: unknown): unknown => {
+    if (descriptor !== undefined) {
+      // Legacy decorator: (prototype, key, descriptor).
+      const desc = descriptor as PropertyDescriptor;
+      if (typeof desc.value !== 'function')
+        throw new TypeError(
+          `${where}: can only decorate methods; '${String(context)}' is ${describe(desc.value)}`,
+        );
+      desc.value = backoff.wrap(desc.value);
+      return desc;
+    }
+    if (context !== undefined) {
+      const ctx = context as { kind?: unknown; name?: unknown };
+      if (typeof ctx !== 'object' || ctx === null || ctx.kind !== 'method')
+        throw new TypeError(
+          `${where}: can only decorate methods and functions, got a ${String((ctx as { kind?: unknown })?.kind ?? describe(context))} decorator context`,
+        );
+    }
+    if (typeof target !== 'function')
+      throw new TypeError(`${where}: can only decorate functions, got ${describe(target)}`);
+    return backoff.wrap(target as (...args: unknown[]) => Promise<TResult>);
+  };
+  Object.defineProperty(decorator, 'backoff', { value: backoff, enumerable: true });
+  return decorator as BackoffDecorator<TResult>;
+}
+
+/**
+ * aiomisc's `asyncbackoff`: a decorator factory bounding each attempt (`attemptTimeout`) and all of
+ * them (`deadline`), pausing between attempts and retrying the given error classes.
+ *
+ * Positional, as in aiomisc: `asyncbackoff(attemptTimeout, deadline, pause?, ...exceptions, options?)`,
+ * or with one options object. Times are milliseconds; `null` means no limit.
+ *
+ * @throws TypeError for arguments of the wrong type, RangeError for numbers out of range — at once,
+ * when the factory is called.
+ *
+ * @example
+ * ```ts
+ * class Users {
+ *   @asyncbackoff(100, 1000, 50, ConnectionError, { maxTries: 5 })
+ *   async find(id: string) { return this.pool.query('SELECT * FROM users WHERE id = $1', [id]); }
+ * }
+ * const ping = asyncbackoff({ attemptTimeout: 100, deadline: 500 })(async () => redis.ping());
+ * ```
+ */
+export function asyncbackoff<TResult = unknown>(
+  options: BackoffOptions<TResult>,
+): BackoffDecorator<TResult>;
+export function asyncbackoff<TResult = unknown>(
+  attemptTimeout: number | null | undefined,
+  deadline: number | null | undefined,
+  pause?: BackoffOptions['pause'],
+  ...rest: [...exceptions: ErrorClass[], options: TrailingOptions<TResult>] | ErrorClass[]
+): BackoffDecorator<TResult>;
+export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
+  if (args.length === 1 && isPlainOptions(args[0]))
+    return makeDecorator(new Backoff(args[0] as BackoffOptions), 'asyncbackoff');
+  if (args.length < 2)
+    throw new TypeError(
+      `asyncbackoff: expected (attemptTimeout, deadline, pause?, ...exceptions, options?) or one options object, got ${args.length} argument(s)`,
+    );
+  const [attemptTimeout, deadline, pause, ...rest] = args;
+  let trailing: Record<string, unknown> = {};
+  const last = rest[rest.length - 1];
+  if (isPlainOptions(last)) {
+    trailing = last;
+    rest.pop();
+    for (const key of ['attemptTimeout', 'deadline', 'pause', 'exceptions'])
+      if (key in trailing)
+        throw new TypeError(
+          `asyncbackoff: '${key}' is given positionally; it cannot also be in the trailing options`,
+        );
+  }
+  const options = {
+    ...trailing,
+    attemptTimeout,
+    deadline,
+    exceptions: rest,
+    ...(pause === undefined ? {} : { pause }),
+  } as unknown as BackoffOptions;
+  return makeDecorator(new Backoff(options), 'asyncbackoff');
+}
+
+/** Options of {@link asyncretry}. */
+export type RetryOptions<TResult = unknown> = Omit<BackoffOptions<TResult>, 'maxTries'>;
+
+/**
+ * aiomisc's `asyncretry`: at most `maxTries` attempts, no time limits by default. Retries every
+ * thrown value unless `exceptions` is given — narrow it for functions called hundreds of times a
+ * second, or a failing dependency gets `maxTries` times the load.
+ *
+ * @throws RangeError when `maxTries` is not an integer >= 1; TypeError for wrong option types.
+ * @example
+ * ```ts
+ * const getClusterLock = asyncretry(3, { exceptions: [LockBusyError], pause: 100 })(acquireLock);
+ * ```
+ */
+export function asyncretry<TResult = unknown>(
+  maxTries: number,
+  options: RetryOptions<TResult> = {},
+): BackoffDecorator<TResult> {
+  if (typeof maxTries !== 'number')
+    throw new TypeError(
+      `asyncretry: 'maxTries' must be an integer >= 1, got ${describe(maxTries)}`,
+    );
+  if (!isPlainOptions(options))
+    throw new TypeError(`asyncretry: options must be an object, got ${describe(options)}`);
+  if ('maxTries' in options)
+    throw new TypeError(
+      `asyncretry: 'maxTries' is the first argument; it cannot also be an option`,
+    );
+  const retryAll = options.retryAll ?? options.exceptions === undefined;
+  return makeDecorator(
+    new Backoff<TResult>({ ...options, maxTries, retryAll } as BackoffOptions<TResult>),
+    'asyncretry',
+  );
+}

@@ -1,0 +1,583 @@
+/**
+ * The engine: one `Execution` per `execute()` call, driven by callbacks rather than async/await so
+ * the happy path costs one promise, two small objects and no timer of its own.
+ *
+ * Life of an execution: start → attempt → (success → resolve) | (failure → decide → pause →
+ * attempt ...) | (give up → reject). A deadline expiry or a cancellation can cut in at any point;
+ * `settle()` is the single place that releases what the execution holds.
+ */
+
+import { FifoTimerQueue, now, startTimer, stopTimer, type Timer, type TimerNode } from './clock.js';
+import { Attempt, type AttemptChild, attemptStorage } from './context.js';
+import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
+import { describe, emptyStatistics, type Policy } from './options.js';
+import { NOT_ABORTED, type SignalLink } from './signals.js';
+import type { FailureKind, GiveupEvent, HookResult, PolicyDecision } from './types.js';
+
+/** What the instances made by `withSignal` share with the instance they came from. */
+export interface Core {
+  readonly policy: Policy;
+  readonly stats: ReturnType<typeof emptyStatistics>;
+  readonly attemptQueue: FifoTimerQueue | undefined;
+  readonly deadlineQueue: FifoTimerQueue | undefined;
+}
+
+export function createCore(policy: Policy): Core {
+  return {
+    policy,
+    stats: emptyStatistics(),
+    attemptQueue:
+      policy.attemptTimeout === Number.POSITIVE_INFINITY
+        ? undefined
+        : new FifoTimerQueue(policy.attemptTimeout),
+    deadlineQueue:
+      policy.deadline === Number.POSITIVE_INFINITY || policy.deadline === 0
+        ? undefined
+        : new FifoTimerQueue(policy.deadline),
+  };
+}
+
+type GiveupReason = GiveupEvent['reason'];
+
+enum Phase {
+  Attempt = 0,
+  Deciding = 1,
+  Pausing = 2,
+  Succeeding = 3,
+  GivingUp = 4,
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** Runs `fn` under the policy of `core`; see `Backoff.execute`. */
+export function run<R>(
+  core: Core,
+  link: SignalLink | undefined,
+  fn: (...args: any[]) => unknown,
+  thisArg: unknown,
+  args: unknown[],
+): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    new Execution(
+      core,
+      link,
+      fn,
+      thisArg,
+      args,
+      resolve as (value: unknown) => void,
+      reject,
+    ).start();
+  });
+}
+
+export class Execution implements TimerNode, AttemptChild {
+  // Deadline-queue entry fields: the execution is its own entry.
+  tExpiresAt = Number.POSITIVE_INFINITY;
+  tNext: TimerNode | null = null;
+  tLive = false;
+
+  private settled = false;
+  private phase = Phase.Attempt;
+  private parent: Attempt | undefined = undefined;
+  private startedAt = 0;
+  private deadlineAt = Number.POSITIVE_INFINITY;
+  private attempts = 0;
+  private current: Attempt | undefined = undefined;
+  private attemptStartedAt = 0;
+  private pauseTimer: Timer | undefined = undefined;
+  private hasFailure = false;
+  private lastKind: FailureKind = 'error';
+  private lastOutcome: unknown = undefined;
+  private lastRetryKind: FailureKind | undefined = undefined;
+  private previousDelay: number | undefined = undefined;
+  private successValue: unknown = undefined;
+  private conditionError: RetryConditionError | undefined = undefined;
+
+  constructor(
+    private readonly core: Core,
+    private readonly link: SignalLink | undefined,
+    private readonly fn: (...args: any[]) => unknown,
+    private readonly thisArg: unknown,
+    private readonly args: unknown[],
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {}
+
+  start(): void {
+    const link = this.link;
+    if (link !== undefined) {
+      const reason = link.abortedReason();
+      if (reason !== NOT_ABORTED) {
+        this.settled = true;
+        this.reject(reason);
+        return;
+      }
+    }
+    const parent = attemptStorage.getStore();
+    if (parent !== undefined) {
+      if (parent.aborted) {
+        this.settled = true;
+        this.reject(parent.reason);
+        return;
+      }
+      // An attempt that already ended normally no longer bounds work it left running.
+      if (!parent.finished) {
+        this.parent = parent;
+        parent.addChild(this);
+      }
+    }
+    const policy = this.core.policy;
+    const t = now();
+    this.startedAt = t;
+    let deadlineAt = t + policy.deadline;
+    if (this.parent !== undefined && this.parent.expiresAt < deadlineAt)
+      deadlineAt = this.parent.expiresAt;
+    this.deadlineAt = deadlineAt;
+    if (deadlineAt <= t) {
+      this.settle();
+      this.reject(
+        new DeadlineExceededError(
+          policy.deadline === Number.POSITIVE_INFINITY ? 0 : policy.deadline,
+          0,
+        ),
+      );
+      return;
+    }
+    this.core.deadlineQueue?.push(this, t);
+    link?.add(this);
+    this.runAttempt(t);
+  }
+
+  /** Starts the next attempt at time `t`. */
+  private runAttempt(t: number): void {
+    const core = this.core;
+    const attempt = new Attempt(this, ++this.attempts, this.deadlineAt);
+    core.stats.attempts++;
+    this.current = attempt;
+    this.phase = Phase.Attempt;
+    this.attemptStartedAt = t;
+    const queue = core.attemptQueue;
+    if (queue !== undefined) {
+      queue.push(attempt, t);
+      if (attempt.tExpiresAt < attempt.expiresAt) attempt.expiresAt = attempt.tExpiresAt;
+    }
+    let value: unknown;
+    try {
+      value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
+      if (isThenable(value)) {
+        value.then(
+          (result) => this.onFulfilled(attempt, result),
+          (error) => this.onRejected(attempt, error),
+        );
+        return;
+      }
+    } catch (error) {
+      // A synchronous throw: go through a microtask before any retry so that a function that
+      // always throws cannot recurse this stack.
+      if (attempt.finished || this.settled) return;
+      this.endAttempt(attempt);
+      this.core.stats.errors++;
+      this.afterFailure('error', error, true);
+      return;
+    }
+    this.onFulfilled(attempt, value);
+  }
+
+  private onFulfilled(attempt: Attempt, value: unknown): void {
+    if (attempt.finished || this.settled) return; // late result of an abandoned attempt
+    this.endAttempt(attempt);
+    const policy = this.core.policy;
+    if (policy.retryIf !== undefined) {
+      let again: boolean;
+      try {
+        again = policy.retryIf(value);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      if (again) {
+        this.core.stats.errors++;
+        this.afterFailure('result', value, false);
+        return;
+      }
+    }
+    this.succeed(value);
+  }
+
+  private onRejected(attempt: Attempt, error: unknown): void {
+    if (attempt.finished || this.settled) return; // late rejection of an abandoned attempt
+    this.endAttempt(attempt);
+    this.core.stats.errors++;
+    this.afterFailure('error', error, false);
+  }
+
+  /** Called by the attempt-timeout queue. */
+  onAttemptTimer(attempt: Attempt, at: number): void {
+    if (attempt.finished || this.settled) return;
+    if (at >= this.deadlineAt) {
+      this.onTimer(at);
+      return;
+    }
+    const stats = this.core.stats;
+    const error = new AttemptTimeoutError(this.core.policy.attemptTimeout, attempt.attempt);
+    this.endAttempt(attempt);
+    stats.errors++;
+    stats.timeouts++;
+    attempt.abort(error);
+    // An abort listener may have cancelled the execution synchronously.
+    if (this.settled) return;
+    this.afterFailure('timeout', error, false);
+  }
+
+  /** Called by the deadline queue (and when an attempt timer finds the deadline passed). */
+  onTimer(_at: number): void {
+    if (this.settled) return;
+    const policy = this.core.policy;
+    const error = new DeadlineExceededError(policy.deadline, this.attempts);
+    const attempt = this.current;
+    const phase = this.phase;
+    this.settle();
+    if (attempt !== undefined && !attempt.finished) {
+      this.endAttempt(attempt);
+      this.core.stats.cancels++;
+      attempt.abort(error);
+    }
+    if (phase === Phase.Succeeding) {
+      // The result was ready; only the onSuccess hook was still running.
+      this.resolve(this.successValue);
+      return;
+    }
+    if (phase !== Phase.GivingUp) this.core.stats.giveUps++;
+    if (!this.hasFailure) {
+      this.reject(error);
+      return;
+    }
+    if (this.lastKind === 'result' && policy.returnLastResult) this.resolve(this.lastOutcome);
+    else this.reject(this.finalError());
+  }
+
+  /** Stops the execution at once with `reason`: an instance signal or an enclosing attempt aborted. */
+  cancel(reason: unknown): void {
+    if (this.settled) return;
+    const attempt = this.current;
+    this.settle();
+    if (attempt !== undefined && !attempt.finished) {
+      this.endAttempt(attempt);
+      this.core.stats.cancels++;
+      attempt.abort(reason);
+    }
+    this.reject(reason);
+  }
+
+  private endAttempt(attempt: Attempt): void {
+    attempt.finished = true;
+    if (attempt.tLive) this.core.attemptQueue!.remove(attempt);
+    const stats = this.core.stats;
+    stats.done++;
+    stats.sumTime += now() - this.attemptStartedAt;
+  }
+
+  /** Releases everything the execution holds; returns false if it was already settled. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    if (this.tLive) this.core.deadlineQueue!.remove(this);
+    this.link?.delete(this);
+    this.parent?.removeChild(this);
+    if (this.pauseTimer !== undefined) {
+      stopTimer(this.pauseTimer);
+      this.pauseTimer = undefined;
+    }
+    return true;
+  }
+
+  private succeed(value: unknown): void {
+    const policy = this.core.policy;
+    policy.budget?.recordSuccess(this.lastRetryKind);
+    this.core.stats.successes++;
+    if (policy.onSuccess !== undefined) {
+      this.phase = Phase.Succeeding;
+      this.successValue = value;
+      const elapsed = now() - this.startedAt;
+      this.hook(policy.onSuccess, [{ attempt: this.attempts, result: value, elapsed }], () => {
+        if (this.settle()) this.resolve(value);
+      });
+      return;
+    }
+    this.settle();
+    this.resolve(value);
+  }
+
+  /** Rejects with an error raised by the library's own callbacks (a hook, a predicate, a policy). */
+  private fail(error: unknown): void {
+    const attempt = this.current;
+    if (!this.settle()) return;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt);
+    this.core.stats.giveUps++;
+    this.reject(error);
+  }
+
+  private finalError(): unknown {
+    if (this.lastKind !== 'result') return this.lastOutcome;
+    // One object per execution, so onGiveup sees the very error the execution rejects with.
+    this.conditionError ??= new RetryConditionError(this.lastOutcome, this.attempts);
+    return this.conditionError;
+  }
+
+  private isRetriable(error: unknown): boolean {
+    const policy = this.core.policy;
+    if (policy.retryAll || error instanceof AttemptTimeoutError) return true;
+    const exceptions = policy.exceptions;
+    for (let i = 0; i < exceptions.length; i++) if (error instanceof exceptions[i]!) return true;
+    return false;
+  }
+
+  /** A hook or policy given as a method name is looked up on `this` of the decorated method. */
+  private resolveCallable(value: Function | string, option: string): Function {
+    if (typeof value === 'function') return value;
+    const target = this.thisArg as Record<string, unknown> | null | undefined;
+    const method = target?.[value];
+    if (typeof method !== 'function')
+      throw new TypeError(
+        `Backoff: '${option}' names the method '${value}', but this.${value} is ${describe(method)}`,
+      );
+    return method;
+  }
+
+  /**
+   * Calls a hook; continues with `next` when it returns (or its promise fulfils). A hook that throws
+   * or rejects ends the execution with that error. A pending hook never holds the execution past
+   * its deadline: the deadline timer still fires.
+   */
+  private hook(fn: Function | string, args: unknown[], next: () => void): void {
+    let result: HookResult;
+    try {
+      result = this.resolveCallable(fn, 'hook').apply(this.thisArg, args) as HookResult;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        () => {
+          if (!this.settled) next();
+        },
+        (error) => this.fail(error),
+      );
+      return;
+    }
+    next();
+  }
+
+  /** After a failed attempt: retry (now or after a pause) or give up. */
+  private afterFailure(kind: FailureKind, outcome: unknown, wasSync: boolean): void {
+    const policy = this.core.policy;
+    this.phase = Phase.Deciding;
+    this.hasFailure = true;
+    this.lastKind = kind;
+    this.lastOutcome = outcome;
+    policy.budget?.recordFailure(kind);
+
+    // Fast path: a plain policy with a constant pause.
+    if (!policy.hasHooks && policy.strategy === undefined && policy.retryAfter === undefined) {
+      if (kind === 'error' && !this.isRetriable(outcome)) return this.giveUp('not-retriable');
+      if (kind !== 'result' && policy.giveup !== undefined) {
+        let stop: boolean;
+        try {
+          stop = policy.giveup(outcome);
+        } catch (error) {
+          return this.fail(error);
+        }
+        if (stop) return this.giveUp('giveup');
+      }
+      if (this.attempts >= policy.maxTries) return this.giveUp('max-tries');
+      const delay = policy.pause;
+      const t = now();
+      if (delay > 0 ? t + delay >= this.deadlineAt : t >= this.deadlineAt)
+        return this.giveUp('deadline');
+      if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
+        this.core.stats.budgetRefusals++;
+        return this.giveUp('budget');
+      }
+      this.lastRetryKind = kind;
+      this.previousDelay = delay;
+      this.core.stats.retries++;
+      this.pause(delay, wasSync);
+      return;
+    }
+
+    try {
+      this.decide(kind, outcome, wasSync);
+    } catch (error) {
+      // A policy, strategy or extractor threw (or returned something invalid).
+      this.fail(error);
+    }
+  }
+
+  private decide(kind: FailureKind, outcome: unknown, wasSync: boolean): void {
+    const policy = this.core.policy;
+    const error = kind === 'result' ? undefined : outcome;
+    const result = kind === 'result' ? outcome : undefined;
+    if (kind === 'error' && !this.isRetriable(outcome)) return this.giveUp('not-retriable');
+    if (kind !== 'result' && policy.giveup !== undefined && policy.giveup(outcome))
+      return this.giveUp('giveup');
+
+    let t = now();
+    let delay: number | undefined;
+    if (policy.policy !== undefined) {
+      const elapsed = t - this.startedAt;
+      const decision = this.resolveCallable(policy.policy, 'policy').call(
+        this.thisArg,
+        this.attempts,
+        error,
+        {
+          attempt: this.attempts,
+          kind,
+          result,
+          elapsed,
+          remaining: this.deadlineAt - t,
+        },
+      ) as PolicyDecision;
+      let abandon: unknown;
+      if (Array.isArray(decision)) [abandon, delay] = decision;
+      else if (typeof decision === 'object' && decision !== null)
+        ({ abandon, delay } = decision as { abandon: unknown; delay?: number });
+      else
+        throw new TypeError(
+          `Backoff: 'policy' must return { abandon, delay } or [abandon, delay], got ${describe(decision)}`,
+        );
+      if (abandon) return this.giveUp('policy');
+      if (delay !== undefined) checkDelay(delay, "the delay returned by 'policy'");
+    }
+    if (this.attempts >= policy.maxTries) return this.giveUp('max-tries');
+
+    if (delay === undefined) {
+      if (policy.strategy !== undefined) {
+        delay = policy.strategy.delay({
+          attempt: this.attempts,
+          fails: this.attempts,
+          kind,
+          error,
+          result,
+          previousDelay: this.previousDelay,
+          elapsed: t - this.startedAt,
+          remaining: this.deadlineAt - t,
+          random: policy.random,
+        });
+        checkDelay(delay, "the delay returned by 'pause'");
+      } else delay = policy.pause;
+    }
+
+    if (policy.retryAfter !== undefined) {
+      const hint = policy.retryAfter(outcome, kind);
+      if (hint !== null && hint !== undefined) {
+        let ms: number;
+        if (hint instanceof Date) ms = Math.max(0, hint.getTime() - Date.now());
+        else if (typeof hint === 'number' && !Number.isNaN(hint)) ms = hint;
+        else
+          throw new TypeError(
+            `Backoff: 'retryAfter' must return milliseconds, a Date, null or undefined, got ${describe(hint)}`,
+          );
+        if (ms < 0 || ms > policy.maxRetryAfter) return this.giveUp('pushback');
+        if (ms > delay) delay = ms;
+      }
+    }
+
+    if (delay > 0 ? t + delay >= this.deadlineAt : t >= this.deadlineAt)
+      return this.giveUp('deadline');
+    if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
+      this.core.stats.budgetRefusals++;
+      return this.giveUp('budget');
+    }
+    this.lastRetryKind = kind;
+    this.previousDelay = delay;
+    this.core.stats.retries++;
+
+    const chosen = delay;
+    const afterHooks = () => {
+      // Hooks may have taken time: the pause still may not cross the deadline.
+      t = now();
+      if (chosen > 0 ? t + chosen >= this.deadlineAt : t >= this.deadlineAt)
+        return this.giveUp('deadline');
+      this.pause(chosen, wasSync);
+    };
+    const onRetry = policy.onRetry;
+    const retryEvent = () => ({
+      attempt: this.attempts,
+      kind,
+      error,
+      result,
+      delay: chosen,
+      elapsed: t - this.startedAt,
+      remaining: this.deadlineAt - t,
+    });
+    const runOnRetry =
+      onRetry === undefined ? afterHooks : () => this.hook(onRetry, [retryEvent()], afterHooks);
+    if (policy.afterFailure !== undefined && kind !== 'result')
+      this.hook(policy.afterFailure, [error, this.attempts], runOnRetry);
+    else if (onRetry !== undefined) runOnRetry();
+    else this.pause(chosen, wasSync);
+  }
+
+  private pause(delay: number, wasSync: boolean): void {
+    if (this.settled) return;
+    this.phase = Phase.Pausing;
+    if (delay === 0) {
+      if (wasSync)
+        queueMicrotask(() => {
+          if (!this.settled) this.runAttempt(now());
+        });
+      else this.runAttempt(now());
+      return;
+    }
+    this.pauseTimer = startTimer(() => {
+      this.pauseTimer = undefined;
+      this.core.stats.sleptTime += delay;
+      if (!this.settled) this.runAttempt(now());
+    }, delay);
+  }
+
+  private giveUp(reason: GiveupReason): void {
+    const policy = this.core.policy;
+    this.core.stats.giveUps++;
+    this.phase = Phase.GivingUp;
+    const finish = () => {
+      if (!this.settle()) return;
+      if (this.lastKind === 'result' && policy.returnLastResult) this.resolve(this.lastOutcome);
+      else this.reject(this.finalError());
+    };
+    if (policy.onGiveup === undefined) return finish();
+    const kind = this.lastKind;
+    this.hook(
+      policy.onGiveup,
+      [
+        {
+          attempt: this.attempts,
+          kind,
+          error: kind === 'result' ? this.finalError() : this.lastOutcome,
+          result: kind === 'result' ? this.lastOutcome : undefined,
+          reason,
+          elapsed: now() - this.startedAt,
+        } satisfies GiveupEvent,
+      ],
+      finish,
+    );
+  }
+}
+
+function checkDelay(delay: unknown, what: string): asserts delay is number {
+  if (typeof delay !== 'number')
+    throw new TypeError(
+      `Backoff: ${what} must be a number of milliseconds, got ${describe(delay)}`,
+    );
+  if (!(delay >= 0) || delay > 2_147_483_647)
+    throw new RangeError(
+      `Backoff: ${what} must be >= 0 and <= 2147483647 ms, got ${describe(delay)}`,
+    );
+}

@@ -1,0 +1,114 @@
+/**
+ * Error classes. Each has a literal `name`, a stable `code`, and a `Symbol.for` brand so that
+ * `instanceof` holds across two copies of the package (two versions in one dependency tree).
+ */
+
+const kTimeout = Symbol.for('asyncbackoff.TimeoutError');
+const kAttemptTimeout = Symbol.for('asyncbackoff.AttemptTimeoutError');
+const kDeadline = Symbol.for('asyncbackoff.DeadlineExceededError');
+const kRetryCondition = Symbol.for('asyncbackoff.RetryConditionError');
+
+// A user subclass of one of ours must not match every instance of our class, so the brand check
+// applies only to our own classes; subclasses fall back to the prototype chain.
+function branded(klass: Function, self: Function, brand: symbol, value: unknown): boolean {
+  if (self !== klass) return Function.prototype[Symbol.hasInstance].call(self, value);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[brand] === true
+  );
+}
+
+/**
+ * Base class of {@link AttemptTimeoutError} and {@link DeadlineExceededError}: catch this to handle
+ * either time limit.
+ *
+ * @example
+ * ```ts
+ * try { await backoff.execute(fetchUser, id); }
+ * catch (error) { if (error instanceof TimeoutError) return cached(id); throw error; }
+ * ```
+ */
+export class TimeoutError extends Error {
+  override name: 'TimeoutError' | 'AttemptTimeoutError' | 'DeadlineExceededError' = 'TimeoutError';
+  /** Stable machine-readable code. */
+  readonly code: string = 'ASYNCBACKOFF_TIMEOUT';
+  /** The time limit that passed, in milliseconds. */
+  readonly timeout: number;
+
+  constructor(message: string, timeout: number, options?: ErrorOptions) {
+    super(message, options);
+    this.timeout = timeout;
+    Object.defineProperty(this, kTimeout, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(TimeoutError, this, kTimeout, value);
+  }
+}
+
+/**
+ * An attempt ran longer than `attemptTimeout`. It is the abort reason of that attempt's signal,
+ * and it is always retriable (subject to `maxTries`, `giveup` and the deadline).
+ */
+export class AttemptTimeoutError extends TimeoutError {
+  override name = 'AttemptTimeoutError' as const;
+  override readonly code = 'ASYNCBACKOFF_ATTEMPT_TIMEOUT' as const;
+  /** The 1-based number of the attempt that timed out. */
+  readonly attempt: number;
+
+  constructor(timeout: number, attempt: number, options?: ErrorOptions) {
+    super(`Attempt ${attempt} timed out after ${timeout} ms`, timeout, options);
+    this.attempt = attempt;
+    Object.defineProperty(this, kAttemptTimeout, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(AttemptTimeoutError, this, kAttemptTimeout, value);
+  }
+}
+
+/**
+ * The execution's `deadline` passed. It is the abort reason of the running attempt's signal, and
+ * `execute` rejects with it when no attempt had failed before.
+ */
+export class DeadlineExceededError extends TimeoutError {
+  override name = 'DeadlineExceededError' as const;
+  override readonly code = 'ASYNCBACKOFF_DEADLINE_EXCEEDED' as const;
+  /** Attempts started before the deadline passed. */
+  readonly attempts: number;
+
+  constructor(timeout: number, attempts: number, options?: ErrorOptions) {
+    super(`Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`, timeout, options);
+    this.attempts = attempts;
+    Object.defineProperty(this, kDeadline, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(DeadlineExceededError, this, kDeadline, value);
+  }
+}
+
+/**
+ * `retryIf` still held for the last result when tries or time ran out. Carries that result.
+ * (With `returnLastResult: true` the execution resolves with the result instead.)
+ */
+export class RetryConditionError<TResult = unknown> extends Error {
+  override name = 'RetryConditionError' as const;
+  readonly code = 'ASYNCBACKOFF_RETRY_CONDITION' as const;
+  /** The last value the function returned. */
+  readonly lastResult: TResult;
+  /** Attempts made. */
+  readonly attempts: number;
+
+  constructor(lastResult: TResult, attempts: number, options?: ErrorOptions) {
+    super(`retryIf still held after ${attempts} attempt(s)`, options);
+    this.lastResult = lastResult;
+    this.attempts = attempts;
+    Object.defineProperty(this, kRetryCondition, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(RetryConditionError, this, kRetryCondition, value);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * asyncbackoff: deadline-aware retries for async Node services.
+ * @packageDocumentation
+ */
+
+export { Backoff } from './backoff.js';
+export { type AttemptContext, currentAttempt } from './context.js';
+export {
+  asyncbackoff,
+  asyncretry,
+  type BackoffDecorator,
+  type RetryOptions,
+  type TrailingOptions,
+} from './decorators.js';
+export {
+  AttemptTimeoutError,
+  DeadlineExceededError,
+  RetryConditionError,
+  TimeoutError,
+} from './errors.js';
+export type { BackoffOptions } from './options.js';
+export type {
+  BackoffStatistics,
+  DelayContext,
+  DelayFunction,
+  DelayStrategy,
+  ErrorClass,
+  FailureKind,
+  GiveupEvent,
+  HookResult,
+  PolicyDecision,
+  PolicyInfo,
+  RetryAfterHint,
+  RetryBudget,
+  RetryEvent,
+  RetryPolicy,
+  SuccessEvent,
+} from './types.js';
