@@ -11,7 +11,7 @@ import { FifoTimerQueue, now, startTimer, stopTimer, type Timer, type TimerNode 
 import { Attempt, type AttemptChild, attemptStorage } from './context.js';
 import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
 import { describe, emptyStatistics, type Policy } from './options.js';
-import { NOT_ABORTED, type SignalLink } from './signals.js';
+import { type Cancellable, NOT_ABORTED, type SignalLink } from './signals.js';
 import type { FailureKind, GiveupEvent, HookResult, PolicyDecision } from './types.js';
 
 /** What the instances made by `withSignal` share with the instance they came from. */
@@ -20,6 +20,8 @@ export interface Core {
   readonly stats: ReturnType<typeof emptyStatistics>;
   readonly attemptQueue: FifoTimerQueue | undefined;
   readonly deadlineQueue: FifoTimerQueue | undefined;
+  /** No attempt timeout and no deadline: only signals or an enclosing attempt can cut in. */
+  readonly unbounded: boolean;
 }
 
 export function createCore(policy: Policy): Core {
@@ -34,6 +36,9 @@ export function createCore(policy: Policy): Core {
       policy.deadline === Number.POSITIVE_INFINITY || policy.deadline === 0
         ? undefined
         : new FifoTimerQueue(policy.deadline),
+    unbounded:
+      policy.attemptTimeout === Number.POSITIVE_INFINITY &&
+      policy.deadline === Number.POSITIVE_INFINITY,
   };
 }
 
@@ -63,24 +68,32 @@ export function run<R>(
   thisArg: unknown,
   args: unknown[],
 ): Promise<R> {
+  const parent = attemptStorage.getStore();
+  if (link === undefined && parent === undefined && core.unbounded) {
+    // Nothing can cut into an attempt: the execution's promise can be the attempt's own
+    // `.then`, which saves a promise and a closure per call.
+    return new Execution(core, undefined, fn, thisArg, args).startChained() as Promise<R>;
+  }
   return new Promise<R>((resolve, reject) => {
-    new Execution(
-      core,
-      link,
-      fn,
-      thisArg,
-      args,
-      resolve as (value: unknown) => void,
-      reject,
-    ).start();
+    const execution = new Execution(core, link, fn, thisArg, args);
+    execution.resolve = resolve as (value: unknown) => void;
+    execution.reject = reject;
+    execution.start(parent);
   });
 }
 
-export class Execution implements TimerNode, AttemptChild {
+function noop(): void {}
+
+export class Execution implements TimerNode, AttemptChild, Cancellable {
   // Deadline-queue entry fields: the execution is its own entry.
   tExpiresAt = Number.POSITIVE_INFINITY;
   tNext: TimerNode | null = null;
   tLive = false;
+  // Signal-link list fields.
+  linkPrev: Cancellable | null = null;
+  linkNext: Cancellable | null = null;
+  resolve: (value: unknown) => void = noop;
+  reject: (reason: unknown) => void = noop;
 
   private settled = false;
   private phase = Phase.Attempt;
@@ -105,11 +118,73 @@ export class Execution implements TimerNode, AttemptChild {
     private readonly fn: (...args: any[]) => unknown,
     private readonly thisArg: unknown,
     private readonly args: unknown[],
-    private readonly resolve: (value: unknown) => void,
-    private readonly reject: (reason: unknown) => void,
   ) {}
 
-  start(): void {
+  /**
+   * The fast path for unbounded policies outside any attempt: returns the first attempt's own
+   * derived promise when it succeeds, and switches to a deferred promise for anything else.
+   */
+  startChained(): Promise<unknown> {
+    const core = this.core;
+    const t = now();
+    this.startedAt = t;
+    const attempt = new Attempt(this, ++this.attempts, Number.POSITIVE_INFINITY);
+    core.stats.attempts++;
+    this.current = attempt;
+    this.attemptStartedAt = t;
+    let value: unknown;
+    try {
+      value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
+    } catch (error) {
+      return this.deferred(() => {
+        this.endAttempt(attempt);
+        this.core.stats.errors++;
+        this.afterFailure('error', error, true);
+      });
+    }
+    if (value instanceof Promise) {
+      return value.then(
+        (result) => {
+          const policy = this.core.policy;
+          if (policy.retryIf === undefined && policy.onSuccess === undefined) {
+            this.endAttempt(attempt);
+            policy.budget?.recordSuccess(undefined);
+            this.core.stats.successes++;
+            this.settled = true;
+            return result;
+          }
+          return this.deferred(() => this.onFulfilled(attempt, result));
+        },
+        (error) => this.deferred(() => this.onRejected(attempt, error)),
+      );
+    }
+    return this.deferred(() => {
+      if (isThenable(value)) this.follow(attempt, value);
+      else this.onFulfilled(attempt, value);
+    });
+  }
+
+  /** Continues on the general path behind a promise of its own. */
+  private deferred(next: () => void): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      next();
+    });
+  }
+
+  private follow(attempt: Attempt, value: PromiseLike<unknown>): void {
+    try {
+      value.then(
+        (result) => this.onFulfilled(attempt, result),
+        (error) => this.onRejected(attempt, error),
+      );
+    } catch (error) {
+      this.onRejected(attempt, error);
+    }
+  }
+
+  start(parent: Attempt | undefined): void {
     const link = this.link;
     if (link !== undefined) {
       const reason = link.abortedReason();
@@ -119,7 +194,6 @@ export class Execution implements TimerNode, AttemptChild {
         return;
       }
     }
-    const parent = attemptStorage.getStore();
     if (parent !== undefined) {
       if (parent.aborted) {
         this.settled = true;
@@ -170,13 +244,6 @@ export class Execution implements TimerNode, AttemptChild {
     let value: unknown;
     try {
       value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
-      if (isThenable(value)) {
-        value.then(
-          (result) => this.onFulfilled(attempt, result),
-          (error) => this.onRejected(attempt, error),
-        );
-        return;
-      }
     } catch (error) {
       // A synchronous throw: go through a microtask before any retry so that a function that
       // always throws cannot recurse this stack.
@@ -186,7 +253,8 @@ export class Execution implements TimerNode, AttemptChild {
       this.afterFailure('error', error, true);
       return;
     }
-    this.onFulfilled(attempt, value);
+    if (isThenable(value)) this.follow(attempt, value);
+    else this.onFulfilled(attempt, value);
   }
 
   private onFulfilled(attempt: Attempt, value: unknown): void {

@@ -8,8 +8,11 @@
  */
 import { afterTurn } from './clock.js';
 
+/** A live execution; the link threads them on an intrusive list so add/remove cost no hashing. */
 export interface Cancellable {
   cancel(reason: unknown): void;
+  linkPrev: Cancellable | null;
+  linkNext: Cancellable | null;
 }
 
 const NOT_ABORTED: unique symbol = Symbol('not aborted');
@@ -17,7 +20,7 @@ export type NotAborted = typeof NOT_ABORTED;
 export { NOT_ABORTED };
 
 export class SignalLink {
-  private readonly live = new Set<Cancellable>();
+  private head: Cancellable | null = null;
   private listening = false;
   private releasePending = false;
 
@@ -34,7 +37,11 @@ export class SignalLink {
   }
 
   add(execution: Cancellable): void {
-    this.live.add(execution);
+    const head = this.head;
+    execution.linkPrev = null;
+    execution.linkNext = head;
+    if (head !== null) head.linkPrev = execution;
+    this.head = execution;
     if (!this.listening) {
       this.listening = true;
       for (const signal of this.signals) signal.addEventListener('abort', this.onAbort);
@@ -42,8 +49,14 @@ export class SignalLink {
   }
 
   delete(execution: Cancellable): void {
-    this.live.delete(execution);
-    if (this.live.size === 0 && this.listening && !this.releasePending) {
+    const { linkPrev: prev, linkNext: next } = execution;
+    if (prev !== null) prev.linkNext = next;
+    else if (this.head === execution) this.head = next;
+    else return; // not linked (already removed)
+    if (next !== null) next.linkPrev = prev;
+    execution.linkPrev = null;
+    execution.linkNext = null;
+    if (this.head === null && this.listening && !this.releasePending) {
       this.releasePending = true;
       afterTurn(this.release);
     }
@@ -56,7 +69,7 @@ export class SignalLink {
 
   private readonly release = (): void => {
     this.releasePending = false;
-    if (this.live.size === 0 && this.listening) {
+    if (this.head === null && this.listening) {
       this.listening = false;
       for (const signal of this.signals) signal.removeEventListener('abort', this.onAbort);
     }
@@ -64,7 +77,9 @@ export class SignalLink {
 
   private readonly onAbort = (event: Event): void => {
     const reason = (event.target as AbortSignal).reason;
-    // cancel() removes the execution from `live`; copy first.
-    for (const execution of [...this.live]) execution.cancel(reason);
+    // cancel() unlinks the execution; collect first.
+    const all: Cancellable[] = [];
+    for (let e = this.head; e !== null; e = e.linkNext) all.push(e);
+    for (const execution of all) execution.cancel(reason);
   };
 }
