@@ -2,6 +2,8 @@
  * The `Backoff` class: a validated, immutable policy plus the shared state (timers, statistics)
  * that every execution through it uses.
  */
+import { attemptsIterable, type BlockAttempt } from './attempts.js';
+import { attemptStorage } from './context.js';
 import { type Core, createCore, run } from './engine.js';
 import { type BackoffOptions, describe, normalizeOptions } from './options.js';
 import { SignalLink } from './signals.js';
@@ -108,6 +110,33 @@ export class Backoff<TResult = unknown> {
       this.views.set(signal, view);
     }
     return view;
+  }
+
+  /**
+   * The code-block form (tenacity's `for attempt in Retrying()`, aomaker's `AoMakerRetry`): retries
+   * the body of a `for await` loop in place under this policy — attempt signal and timeout,
+   * deadline, pauses, filters, `maxTries`, `giveup`, hooks.
+   *
+   * Report each pass with `attempt.succeed()` or `attempt.fail(error)`. An unreported pass is a
+   * `TypeError` at the next iteration, and leaving the loop after `fail(error)` rethrows `error`,
+   * so a forgotten report can neither retry forever nor swallow an error. An attempt timeout cannot
+   * interrupt the body: honour `attempt.signal` inside it.
+   *
+   * @example
+   * ```ts
+   * let lock: Lock | undefined;
+   * for await (const attempt of backoff.attempts()) {
+   *   try {
+   *     lock = await locks.acquire('jobs', { signal: attempt.signal });
+   *     attempt.succeed();
+   *   } catch (error) {
+   *     attempt.fail(error); // retried if the policy allows; otherwise thrown from the loop
+   *   }
+   * }
+   * ```
+   */
+  attempts(): AsyncIterable<BlockAttempt> {
+    return attemptsIterable(this.core, this.link, () => attemptStorage.getStore());
   }
 
   /**

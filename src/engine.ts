@@ -24,6 +24,14 @@ export interface Core {
   readonly unbounded: boolean;
 }
 
+/** What the code-block form hooks into. */
+export interface ManualDriver {
+  /** A new attempt has started; yield it to the loop body. */
+  started(attempt: Attempt): void;
+  /** The attempt ran past `attemptTimeout` while the body was still running. */
+  timedOut(attempt: Attempt, error: AttemptTimeoutError): void;
+}
+
 export function createCore(policy: Policy): Core {
   return {
     policy,
@@ -94,6 +102,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   linkNext: Cancellable | null = null;
   resolve: (value: unknown) => void = noop;
   reject: (reason: unknown) => void = noop;
+  /** Set for the code-block form (`backoff.attempts()`): the loop body is the attempt. */
+  driver: ManualDriver | undefined = undefined;
 
   private settled = false;
   private phase = Phase.Attempt;
@@ -241,6 +251,10 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       queue.push(attempt, t);
       if (attempt.tExpiresAt < attempt.expiresAt) attempt.expiresAt = attempt.tExpiresAt;
     }
+    if (this.driver !== undefined) {
+      this.driver.started(attempt);
+      return;
+    }
     let value: unknown;
     try {
       value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
@@ -300,7 +314,27 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
     if (this.settled) return;
-    this.afterFailure('timeout', error, false);
+    // A loop body cannot be abandoned: the decision waits until the body reports back.
+    if (this.driver !== undefined) this.driver.timedOut(attempt, error);
+    else this.afterFailure('timeout', error, false);
+  }
+
+  /** The code-block form reports how the attempt it yielded ended. */
+  report(attempt: Attempt, kind: FailureKind | 'success', value: unknown): void {
+    if (this.settled) return;
+    // A timed-out attempt was already ended by its timer; only the decision was waiting.
+    if (kind === 'timeout') this.afterFailure(kind, value, false);
+    else if (attempt.finished) return;
+    else if (kind === 'success') this.onFulfilled(attempt, value);
+    else this.onRejected(attempt, value);
+  }
+
+  /** The code-block form's loop was left without a report (an uncaught throw or a bare `break`). */
+  abandon(): void {
+    const attempt = this.current;
+    if (!this.settle()) return;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt);
+    this.core.stats.giveUps++;
   }
 
   /** Called by the deadline queue (and when an attempt timer finds the deadline passed). */

@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 
+export type { BlockAttempt } from './attempts.js';
 export { Backoff } from './backoff.js';
 export { type AttemptContext, currentAttempt } from './context.js';
 export {
