@@ -3,6 +3,7 @@
  * that every execution through it uses.
  */
 import { attemptsIterable, type BlockAttempt } from './attempts.js';
+import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
 import { attemptStorage } from './context.js';
 import { type Core, createCore, run } from './engine.js';
 import { type BackoffOptions, describe, normalizeOptions } from './options.js';
@@ -137,6 +138,40 @@ export class Backoff<TResult = unknown> {
    */
   attempts(): AsyncIterable<BlockAttempt> {
     return attemptsIterable(this.core, this.link, () => attemptStorage.getStore());
+  }
+
+  /**
+   * Runs `fn(item, index)` for every item through this instance, at most `concurrency` at a time,
+   * pulling items lazily (an iterable of a million items holds no million promises). Results come
+   * in input order. Inside `fn`, `currentAttempt()` gives the attempt's signal as usual.
+   *
+   * @returns the results in input order; with `settled: true`, each item's outcome.
+   * @throws (rejects with) the first final failure (`stopOnError`, the default: items in flight
+   * are aborted), an `AggregateError` of all failures (`stopOnError: false`), or the `signal`'s
+   * reason.
+   *
+   * @example
+   * ```ts
+   * const rows = await backoff.map(userIds, (id) => pool.query(q, [id]), { concurrency: 20 });
+   * const outcomes = await backoff.map(jobs, runJob, { settled: true, onProgress: console.log });
+   * ```
+   */
+  map<T, R extends TResult>(
+    items: Iterable<T> | AsyncIterable<T>,
+    fn: (item: T, index: number) => R | PromiseLike<R>,
+    options: MapOptions & { settled: true },
+  ): Promise<BatchOutcome<R>[]>;
+  map<T, R extends TResult>(
+    items: Iterable<T> | AsyncIterable<T>,
+    fn: (item: T, index: number) => R | PromiseLike<R>,
+    options?: MapOptions & { settled?: false | undefined },
+  ): Promise<R[]>;
+  map<T, R extends TResult>(
+    items: Iterable<T> | AsyncIterable<T>,
+    fn: (item: T, index: number) => R | PromiseLike<R>,
+    options?: MapOptions,
+  ): Promise<R[] | BatchOutcome<R>[]> {
+    return runBatch(this, items, fn, options);
   }
 
   /**

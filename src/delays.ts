@@ -20,7 +20,7 @@ import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
  *
  * - `'none'`: `d`; no draw is made.
  * - `'full'`: `d * r`, in [0, d].
- * - `'equal'`: `d / 2 + (d / 2) * r`, in [d/2, d].
+ * - `'equal'`: `d / 2 + (d / 2) * r`, in [d/2, d] (capped at `d` against rounding).
  * - `'decorrelated'`: `min(max, base + (max(base, 3 * prev) - base) * r)`, in [base, max], where
  *   `base` is the strategy's first delay (`initial`, or the constant, or the list's first entry)
  *   and `prev` is `context.previousDelay ?? base`. It replaces the strategy's own growth curve: the
@@ -223,7 +223,8 @@ function withJitter(
       return register({
         delay(context) {
           const d = raw(context);
-          return d / 2 + (d / 2) * draw(who, context);
+          // min() only matters for subnormal d, where d / 2 rounds up.
+          return Math.min(d, d / 2 + (d / 2) * draw(who, context));
         },
       });
     case 'decorrelated':

@@ -5,6 +5,7 @@
 
 export type { BlockAttempt } from './attempts.js';
 export { Backoff } from './backoff.js';
+export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
 export { type AttemptContext, currentAttempt } from './context.js';
 export {
   asyncbackoff,
