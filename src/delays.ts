@@ -11,7 +11,7 @@
  * silently clamped. All times are milliseconds; no strategy returns more than 2147483647 ms, the
  * longest pause `setTimeout` honours.
  */
-import { describe, MAX_TIMER_MS } from './options.js';
+import { describe, MAX_TIMER_MS } from './describe.js';
 import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
 
 /**

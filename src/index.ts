@@ -6,6 +6,15 @@
 export type { BlockAttempt } from './attempts.js';
 export { Backoff } from './backoff.js';
 export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
+export {
+  type RetryBudgetStats,
+  type RetryQuota,
+  type RetryQuotaOptions,
+  retryQuota,
+  type TokenBucket,
+  type TokenBucketOptions,
+  tokenBucket,
+} from './budget.js';
 export { type AttemptContext, currentAttempt } from './context.js';
 export {
   asyncbackoff,
@@ -14,6 +23,25 @@ export {
   type RetryOptions,
   type TrailingOptions,
 } from './decorators.js';
+export {
+  type ConstantOptions,
+  constant,
+  type DelaysOptions,
+  delays,
+  type ExponentialOptions,
+  exponential,
+  type FibonacciOptions,
+  fibonacci,
+  fromFunction,
+  isDelayStrategy,
+  type Jitter,
+  type JitterOptions,
+  type LinearOptions,
+  linear,
+  randomBetween,
+  resolveDelay,
+  seededRandom,
+} from './delays.js';
 export {
   AttemptTimeoutError,
   DeadlineExceededError,

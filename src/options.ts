@@ -2,6 +2,9 @@
  * Option validation. Everything is checked once, when a `Backoff` is built or a decorator factory
  * is called, so a misconfiguration fails at startup rather than on the first retry at 3 a.m.
  */
+
+import { resolveDelay } from './delays.js';
+import { describe, MAX_TIMER_MS } from './describe.js';
 import type {
   BackoffStatistics,
   DelayFunction,
@@ -17,8 +20,7 @@ import type {
   SuccessEvent,
 } from './types.js';
 
-/** Largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); larger values would fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { describe, MAX_TIMER_MS };
 
 /** A hook or policy given as a method name, resolved on `this` of a decorated method. */
 export type MethodName = string;
@@ -162,18 +164,6 @@ const KNOWN = new Set<string>([
   'maxRetryAfter',
 ]);
 
-/** Describes a value for an error message: `-1`, `'abc'` (string), `an object`, ... */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}' (a string)`;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return `${String(value)}${typeof value === 'number' ? '' : ` (a ${typeof value})`}`;
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
-  if (Array.isArray(value)) return 'an array';
-  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
-}
-
 function optionalTime(
   name: string,
   value: unknown,
@@ -206,14 +196,6 @@ function optionalFunction<T>(
   );
 }
 
-function isStrategy(value: unknown): value is DelayStrategy {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as DelayStrategy).delay === 'function'
-  );
-}
-
 /**
  * Validates options and returns the engine's policy.
  * @throws TypeError for values of the wrong type, RangeError for numbers out of range.
@@ -241,14 +223,7 @@ export function normalizeOptions(
         `${where}: 'pause' must be >= 0 and <= ${MAX_TIMER_MS} ms, got ${describe(rawPause)}`,
       );
     pause = rawPause;
-  } else if (typeof rawPause === 'function') {
-    const fn = rawPause;
-    strategy = { delay: (context) => fn(context) };
-  } else if (isStrategy(rawPause)) strategy = rawPause;
-  else
-    throw new TypeError(
-      `${where}: 'pause' must be milliseconds, a delay strategy or a function, got ${describe(rawPause)}`,
-    );
+  } else strategy = resolveDelay(rawPause, where);
 
   const rawExceptions = options.exceptions ?? [];
   if (!Array.isArray(rawExceptions))
