@@ -109,7 +109,9 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   private phase = Phase.Attempt;
   private parent: Attempt | undefined = undefined;
   private startedAt = 0;
+  /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
   private deadlineAt = Number.POSITIVE_INFINITY;
+  private ownDeadlineAt = Number.POSITIVE_INFINITY;
   private attempts = 0;
   private current: Attempt | undefined = undefined;
   private attemptStartedAt = 0;
@@ -220,11 +222,13 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     const t = now();
     this.startedAt = t;
     let deadlineAt = t + policy.deadline;
+    this.ownDeadlineAt = deadlineAt;
     if (this.parent !== undefined && this.parent.expiresAt < deadlineAt)
       deadlineAt = this.parent.expiresAt;
     this.deadlineAt = deadlineAt;
     if (deadlineAt <= t) {
       this.settle();
+      this.core.stats.giveUps++;
       this.reject(
         new DeadlineExceededError(
           policy.deadline === Number.POSITIVE_INFINITY ? 0 : policy.deadline,
@@ -302,8 +306,14 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   /** Called by the attempt-timeout queue. */
   onAttemptTimer(attempt: Attempt, at: number): void {
     if (attempt.finished || this.settled) return;
-    if (at >= this.deadlineAt) {
+    if (at >= this.ownDeadlineAt) {
       this.onTimer(at);
+      return;
+    }
+    const parent = this.parent;
+    if (at >= this.deadlineAt && parent !== undefined && !parent.finished) {
+      // The enclosing attempt's bound is reached at the same instant: its own timer cancels this
+      // execution with its reason, exactly as if it had fired first.
       return;
     }
     const stats = this.core.stats;
@@ -352,6 +362,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     }
     if (phase === Phase.Succeeding) {
       // The result was ready; only the onSuccess hook was still running.
+      this.core.stats.successes++;
       this.resolve(this.successValue);
       return;
     }
@@ -402,17 +413,19 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   private succeed(value: unknown): void {
     const policy = this.core.policy;
     policy.budget?.recordSuccess(this.lastRetryKind);
-    this.core.stats.successes++;
     if (policy.onSuccess !== undefined) {
       this.phase = Phase.Succeeding;
       this.successValue = value;
       const elapsed = now() - this.startedAt;
       this.hook(policy.onSuccess, [{ attempt: this.attempts, result: value, elapsed }], () => {
-        if (this.settle()) this.resolve(value);
+        if (!this.settle()) return;
+        this.core.stats.successes++;
+        this.resolve(value);
       });
       return;
     }
     this.settle();
+    this.core.stats.successes++;
     this.resolve(value);
   }
 

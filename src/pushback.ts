@@ -49,16 +49,18 @@ function parseHttpDate(value: string, now: number): number | undefined {
   let day: string;
   let month: string;
   let year: number;
-  let hms: [string, string, string];
-  let match = IMF_FIXDATE.exec(value);
-  if (match !== null) {
-    const [, d, m, y, hh, mm, ss] = match as unknown as string[];
+  let hms: string[];
+  const imf = IMF_FIXDATE.exec(value);
+  const rfc850 = imf === null ? RFC850_DATE.exec(value) : null;
+  const asctime = imf === null && rfc850 === null ? ASCTIME_DATE.exec(value) : null;
+  if (imf !== null) {
+    const [, d, m, y, ...time] = imf as unknown as string[];
     day = d!;
     month = m!;
     year = Number(y);
-    hms = [hh!, mm!, ss!];
-  } else if ((match = RFC850_DATE.exec(value)) !== null) {
-    const [, d, m, yy, hh, mm, ss] = match as unknown as string[];
+    hms = time;
+  } else if (rfc850 !== null) {
+    const [, d, m, yy, ...time] = rfc850 as unknown as string[];
     day = d!;
     month = m!;
     // RFC 9110: a two-digit year that would be more than 50 years in the future is taken as the
@@ -66,9 +68,9 @@ function parseHttpDate(value: string, now: number): number | undefined {
     const currentYear = new Date(now).getUTCFullYear();
     year = Math.floor(currentYear / 100) * 100 + Number(yy);
     if (year > currentYear + 50) year -= 100;
-    hms = [hh!, mm!, ss!];
-  } else if ((match = ASCTIME_DATE.exec(value)) !== null) {
-    const [, m, d, hh, mm, ss, y] = match as unknown as string[];
+    hms = time;
+  } else if (asctime !== null) {
+    const [, m, d, hh, mm, ss, y] = asctime as unknown as string[];
     day = d!.trim();
     month = m!;
     year = Number(y);

@@ -1,0 +1,271 @@
+/**
+ * Process management for the CLI: start a command in its own process group, wait for it under an
+ * AbortSignal, and stop the whole group (SIGTERM, then SIGKILL after a grace period) so the
+ * command's own children die with it.
+ *
+ * POSIX only in full. On Windows there are no process groups: signals go to the command alone.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { execute } from 'abort-controller-x';
+
+/** How a command ended: exactly one of `code` and `signal` is set. */
+export interface ExitStatus {
+  /** The exit code, or `null` when a signal ended the command. */
+  readonly code: number | null;
+  /** The signal that ended the command, or `null` when it exited. */
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** The number of a signal (`SIGTERM` → 15), or 0 when unknown. */
+export function signalNumber(signal: NodeJS.Signals): number {
+  return constants.signals[signal] ?? 0;
+}
+
+/** A shell's view of an exit status: the exit code, or 128 + the signal number (SIGKILL → 137). */
+export function exitCodeOf(status: ExitStatus): number {
+  if (status.code !== null) return status.code;
+  return 128 + (status.signal === null ? 0 : signalNumber(status.signal));
+}
+
+/** `exit 1` or `killed by SIGTERM`, for messages. */
+export function describeStatus(status: ExitStatus): string {
+  return status.code !== null ? `exit ${status.code}` : `killed by ${status.signal}`;
+}
+
+/** An attempt's command ended unsuccessfully (non-zero exit code or a signal). Retriable. */
+export class CommandExitError extends Error {
+  override readonly name = 'CommandExitError';
+  /** The shell-style exit code: the code, or 128 + signal number. */
+  readonly exitCode: number;
+  constructor(readonly status: ExitStatus) {
+    super(`the command failed (${describeStatus(status)})`);
+    this.exitCode = exitCodeOf(status);
+  }
+}
+
+/**
+ * The command could not be started. Never retried: `exitCode` is 127 when it was not found
+ * (ENOENT) and 126 when it could not be executed (EACCES and anything else), as shells do.
+ */
+export class SpawnError extends Error {
+  override readonly name = 'SpawnError';
+  /** The system error code, such as `'ENOENT'`. */
+  readonly code: string;
+  readonly exitCode: 126 | 127;
+  constructor(command: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+    const why =
+      code === 'ENOENT'
+        ? 'command not found'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : cause instanceof Error
+            ? cause.message
+            : String(cause);
+    super(`cannot run '${command}': ${why}`, { cause });
+    this.code = code;
+    this.exitCode = code === 'ENOENT' ? 127 : 126;
+  }
+}
+
+/** Whether this platform has POSIX process groups. */
+const GROUPS = process.platform !== 'win32';
+/** How often a group whose leader has exited is checked for remaining members. */
+const POLL_MS = 20;
+/** How long to wait for a group to vanish after SIGKILL (which cannot be caught). */
+const AFTER_KILL_MS = 1000;
+
+const noop = (): void => {};
+
+/**
+ * Whether any live (non-zombie) process is left in process group `pgid`.
+ *
+ * `kill(-pgid, 0)` alone is not enough: an orphan re-parented to a PID 1 that never reaps (common
+ * in containers) stays a zombie, still counted by `kill`, though it can do nothing any more. On
+ * Linux the group's members are therefore looked up in /proc and zombies ignored.
+ */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    // EPERM: a member runs as another user; it exists.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (process.platform !== 'linux') return true;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  const wanted = String(pgid);
+  for (const name of names) {
+    const first = name.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so cut at the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
+    if (pgrp === wanted && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; leaves no timer behind. */
+function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
+}
+
+/**
+ * A command started as the leader of a new process group (`detached: true`), with stdio inherited.
+ * Every signal goes to the whole group, so grandchildren (a shell's pipeline, `npm run`'s
+ * children) get it too.
+ */
+export class ProcessGroup {
+  /** The leader's pid (also the group id), or `undefined` when the command could not be started. */
+  readonly pid: number | undefined;
+  /** Fulfils when the leader exits; rejects with a {@link SpawnError} when it could not start. */
+  readonly exited: Promise<ExitStatus>;
+  private status: ExitStatus | undefined = undefined;
+  private readonly child: ChildProcess;
+  private readonly sent = new Set<NodeJS.Signals>();
+  private stopping: Promise<void> | undefined = undefined;
+
+  /** @throws SpawnError when the command is rejected before any process is made (say, a NUL byte). */
+  constructor(command: string, args: readonly string[]) {
+    try {
+      this.child = spawn(command, args, { stdio: 'inherit', detached: GROUPS, windowsHide: true });
+    } catch (error) {
+      throw new SpawnError(command, error);
+    }
+    this.pid = this.child.pid;
+    this.exited = new Promise((resolve, reject) => {
+      // 'error' after a successful start would only report a failed kill(); the listener must
+      // stay so such an event is not thrown.
+      this.child.on('error', (error) => {
+        if (this.pid === undefined) reject(new SpawnError(command, error));
+      });
+      this.child.once('exit', (code, signal) => {
+        this.status = { code, signal };
+        resolve(this.status);
+      });
+    });
+    // Observed by callers as needed; never an unhandled rejection.
+    this.exited.catch(noop);
+  }
+
+  /** Whether the leader has exited. */
+  get hasExited(): boolean {
+    return this.status !== undefined;
+  }
+
+  /** Whether {@link terminate} was called. */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /**
+   * Sends `signal` to the group (each signal at most once: a SIGINT that reaches this process
+   * twice, from the terminal and from `npm exec`, is forwarded once), then sends SIGKILL when the
+   * group is still alive `grace` ms after the first call.
+   *
+   * @returns a promise that fulfils once the leader has exited and the group is gone (or, in a
+   *   group that will not die, about a second after SIGKILL).
+   */
+  terminate(signal: NodeJS.Signals, grace: number): Promise<void> {
+    this.send(signal);
+    this.stopping ??= this.escalate(grace);
+    return this.stopping;
+  }
+
+  /** Fulfils when the leader has exited (or never started) and any {@link terminate} finished. */
+  async settled(): Promise<void> {
+    await this.exited.catch(noop);
+    await this.stopping;
+  }
+
+  private send(signal: NodeJS.Signals): void {
+    if (this.pid === undefined || this.sent.has(signal)) return;
+    this.sent.add(signal);
+    try {
+      if (GROUPS) process.kill(-this.pid, signal);
+      else if (this.status === undefined) this.child.kill(signal);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+
+  private async escalate(grace: number): Promise<void> {
+    if (this.pid === undefined) return;
+    if (await this.waitGone(grace)) return;
+    this.send('SIGKILL');
+    await this.waitGone(AFTER_KILL_MS);
+  }
+
+  /** Waits up to `ms` for the leader to exit and the group to empty; true if it did. */
+  private async waitGone(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      // The leader's exit is an event; the other members' is not, so they are polled.
+      if (this.status !== undefined && (!GROUPS || !groupAlive(this.pid!))) return true;
+      const left = until - Date.now();
+      if (left <= 0) return false;
+      await within(this.exited, this.status === undefined ? left : Math.min(POLL_MS, left));
+    }
+  }
+}
+
+/** Options of {@link runCommand}. */
+export interface RunOptions {
+  /** Aborting it stops the command (see `stopSignal`); the attempt's signal. */
+  readonly signal: AbortSignal;
+  /** Milliseconds between the stop signal and SIGKILL. */
+  readonly grace: number;
+  /** The signal to stop the command with, given the abort reason. */
+  readonly stopSignal: (reason: unknown) => NodeJS.Signals;
+  /** Told about the process group as soon as it is started. */
+  readonly onSpawn?: ((group: ProcessGroup) => void) | undefined;
+}
+
+/**
+ * Runs `command` in a new process group and fulfils with its exit status. When `options.signal`
+ * aborts, the group is sent `stopSignal(reason)`, then SIGKILL after `grace` ms, and the promise
+ * rejects with the abort reason once the group is gone. Nothing is started if the signal is
+ * already aborted.
+ *
+ * Built on abort-controller-x's `execute`: a promise executor whose abort callback may return a
+ * promise, so the rejection waits for the asynchronous clean-up — exactly "kill, then wait".
+ *
+ * @throws (rejects with) a {@link SpawnError} when the command cannot be started.
+ */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: RunOptions,
+): Promise<ExitStatus> {
+  return execute<ExitStatus>(options.signal, (resolve, reject) => {
+    let group: ProcessGroup;
+    try {
+      group = new ProcessGroup(command, args);
+    } catch (error) {
+      reject(error);
+      return noop;
+    }
+    options.onSpawn?.(group);
+    group.exited.then(resolve, reject);
+    return (reason) => group.terminate(options.stopSignal(reason), options.grace);
+  });
+}
