@@ -3,6 +3,8 @@
  * (`@sinonjs/fake-timers`) installed after this module was loaded still drives it.
  */
 
+import { attemptStorage } from './storage.js';
+
 /** Milliseconds on the monotonic clock. */
 export function now(): number {
   return globalThis.performance.now();
@@ -21,13 +23,24 @@ export function startTimer(callback: () => void, ms: number): Timer {
   return { handle: g.setTimeout(callback, ms), clear: g.clearTimeout };
 }
 
+/** {@link startTimer} outside any attempt's context, for timers that serve a whole instance. */
+function startSharedTimer(callback: () => void, ms: number): Timer {
+  return attemptStorage.exit(startTimer, callback, ms);
+}
+
 export function stopTimer(timer: Timer): void {
   timer.clear(timer.handle as never);
 }
 
 /** Runs `callback` once the current event-loop turn's I/O is done (setImmediate, read at call time). */
 export function afterTurn(callback: () => void): void {
-  globalThis.setImmediate(callback);
+  // Outside any attempt's context: the callback releases instance-wide resources.
+  attemptStorage.exit(() => globalThis.setImmediate(callback));
+}
+
+/** Runs `callback` in a microtask. Not `queueMicrotask`: fake-timer libraries fake that one. */
+export function nextMicrotask(callback: () => void): void {
+  void Promise.resolve().then(callback);
 }
 
 /** An entry of a {@link FifoTimerQueue}; the engine's attempt and execution objects are entries themselves. */
@@ -100,7 +113,7 @@ export class FifoTimerQueue {
   private arm(at: number, current: number): void {
     // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
     // for less than 1 ms, and re-arm in `fire` if the head is not due yet.
-    this.timer = startTimer(this.fire, Math.max(1, Math.ceil(at - current)));
+    this.timer = startSharedTimer(this.fire, Math.max(1, Math.ceil(at - current)));
   }
 
   private readonly release = (): void => {

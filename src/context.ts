@@ -3,8 +3,8 @@
  * AsyncLocalStorage. It also links nested executions to the attempt they run in, so an inner
  * execution inherits the outer attempt's cancellation and never outlives its remaining time.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { now, type TimerNode } from './clock.js';
+import { attemptStorage } from './storage.js';
 
 /** What {@link currentAttempt} returns. */
 export interface AttemptContext {
@@ -89,7 +89,7 @@ export class Attempt implements AttemptContext, TimerNode {
   }
 }
 
-export const attemptStorage = new AsyncLocalStorage<Attempt>();
+export { attemptStorage };
 
 /**
  * The attempt the calling code runs in, or `undefined` outside any attempt. Works after awaits

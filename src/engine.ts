@@ -7,7 +7,15 @@
  * `settle()` is the single place that releases what the execution holds.
  */
 
-import { FifoTimerQueue, now, startTimer, stopTimer, type Timer, type TimerNode } from './clock.js';
+import {
+  FifoTimerQueue,
+  nextMicrotask,
+  now,
+  startTimer,
+  stopTimer,
+  type Timer,
+  type TimerNode,
+} from './clock.js';
 import { Attempt, type AttemptChild, attemptStorage } from './context.js';
 import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
 import { describe, emptyStatistics, type Policy } from './options.js';
@@ -645,7 +653,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.phase = Phase.Pausing;
     if (delay === 0) {
       if (wasSync)
-        queueMicrotask(() => {
+        nextMicrotask(() => {
           if (!this.settled) this.runAttempt(now());
         });
       else this.runAttempt(now());

@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+/**
+ * The `asyncbackoff` command: `asyncbackoff [options] -- <command> [args...]` runs the command
+ * through a {@link Backoff}, one child process per attempt, until it exits 0 or the policy gives
+ * up. See `HELP` in ./args.ts for the options and exit statuses.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  AttemptTimeoutError,
+  Backoff,
+  currentAttempt,
+  DeadlineExceededError,
+  type GiveupEvent,
+  type RetryEvent,
+} from '../index.js';
+import { type CliConfig, HELP, isRetriedExitCode, parseCli, SYNOPSIS, UsageError } from './args.js';
+import {
+  CommandExitError,
+  describeStatus,
+  type ExitStatus,
+  exitCodeOf,
+  type ProcessGroup,
+  runCommand,
+  SpawnError,
+  signalNumber,
+} from './child.js';
+import { formatDuration } from './duration.js';
+
+/** Signals this process forwards to the command before it stops retrying. */
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Exit status when time ran out, as `timeout(1)`. */
+const EXIT_TIMEOUT = 124;
+/** Exit status when asyncbackoff itself failed, as `timeout(1)`. */
+const EXIT_INTERNAL = 125;
+/** Exit status for a bad command line. */
+const EXIT_USAGE = 2;
+
+/** Why the CLI stopped, in the `--json` summary. */
+type Reason =
+  | 'success'
+  | 'max-tries'
+  | 'not-retriable'
+  | 'deadline'
+  | 'spawn-error'
+  | 'interrupted'
+  | 'internal-error';
+
+/** The abort reason when a forwarded signal stops the retries. */
+class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`received ${signal}`);
+  }
+}
+
+/** Runs the command under the policy of `config`; resolves with the exit status to exit with. */
+async function run(config: CliConfig): Promise<number> {
+  const startedAt = performance.now();
+  const say = config.quiet
+    ? () => {}
+    : (line: string) => void process.stderr.write(`asyncbackoff: ${line}\n`);
+  const label = (attempt: number) =>
+    config.maxTries === null ? `attempt ${attempt}` : `attempt ${attempt}/${config.maxTries}`;
+
+  /** The latest attempt's process group (possibly exited, possibly being stopped). */
+  let active: ProcessGroup | undefined;
+  let attemptStartedAt = startedAt;
+  let giveup: GiveupEvent['reason'] | undefined;
+  let interruptedBy: NodeJS.Signals | undefined;
+  /** The group whose attempt was running when the first signal came: its status is the answer. */
+  let interruptedGroup: ProcessGroup | undefined;
+
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy === undefined) {
+      interruptedBy = signal;
+      say(`received ${signal}; stopping`);
+      if (active !== undefined && !active.hasExited && !active.isStopping)
+        interruptedGroup = active;
+    }
+    // Forward first (each signal once per group), then stop the retries: the attempt's abort
+    // callback then asks for the same signal, which is not sent twice.
+    if (active !== undefined && (!active.hasExited || active.isStopping))
+      void active.terminate(signal, config.grace);
+    interrupt.abort(new Interrupted(signal));
+  };
+  for (const signal of FORWARDED) process.on(signal, onSignal);
+
+  /** `failed (exit 1) after 1.2s` or `timed out after 2s`. */
+  const failure = (error: unknown): string => {
+    if (error instanceof AttemptTimeoutError)
+      return `timed out after ${formatDuration(error.timeout)}`;
+    const took = formatDuration(performance.now() - attemptStartedAt);
+    if (error instanceof CommandExitError)
+      return `failed (${describeStatus(error.status)}) after ${took}`;
+    return `failed (${String(error)}) after ${took}`;
+  };
+  let lastFailure = '';
+
+  const attempt = async (): Promise<ExitStatus> => {
+    attemptStartedAt = performance.now();
+    const status = await runCommand(config.command, config.args, {
+      signal: currentAttempt()!.signal,
+      grace: config.grace,
+      // A timeout or the deadline sends SIGTERM; a forwarded signal is passed on as it came.
+      stopSignal: (reason) => (reason instanceof Interrupted ? reason.signal : 'SIGTERM'),
+      onSpawn: (group) => {
+        active = group;
+      },
+    });
+    if (status.code === 0) return status;
+    throw new CommandExitError(status);
+  };
+
+  const backoff = new Backoff({
+    attemptTimeout: config.attemptTimeout,
+    deadline: config.deadline,
+    pause: config.pause,
+    maxTries: config.maxTries,
+    exceptions: [CommandExitError],
+    giveup: (error) =>
+      error instanceof CommandExitError && !isRetriedExitCode(config, error.exitCode),
+    signal: interrupt.signal,
+    async onRetry(event: RetryEvent) {
+      say(
+        `${label(event.attempt)} ${failure(event.error)}; next in ${formatDuration(event.delay)}`,
+      );
+      // Never overlap attempts: a timed-out command may still be dying (up to --grace).
+      await active?.settled();
+    },
+    onGiveup(event: GiveupEvent) {
+      giveup = event.reason;
+      lastFailure = `${label(event.attempt)} ${failure(event.error)}`;
+    },
+  });
+
+  let code: number;
+  let reason: Reason;
+  try {
+    await backoff.execute(attempt);
+    code = 0;
+    reason = 'success';
+    const { attempts } = backoff.statistics;
+    if (attempts > 1)
+      say(
+        `${label(attempts)} succeeded after ${formatDuration(performance.now() - attemptStartedAt)} ` +
+          `(${attempts} attempts in ${formatDuration(performance.now() - startedAt)})`,
+      );
+  } catch (error) {
+    const attempts = backoff.statistics.attempts;
+    if (error instanceof Interrupted) {
+      reason = 'interrupted';
+      // The command that was running decides (it may trap the signal and exit 0); without one,
+      // exit as a shell does when killed by the signal.
+      code =
+        interruptedGroup === undefined
+          ? 128 + signalNumber(error.signal)
+          : exitCodeOf(await interruptedGroup.exited);
+    } else if (error instanceof SpawnError) {
+      reason = 'spawn-error';
+      code = error.exitCode;
+      process.stderr.write(`asyncbackoff: ${error.message}\n`);
+    } else if (
+      giveup === 'deadline' ||
+      error instanceof DeadlineExceededError ||
+      // The deadline timer rejects without the onGiveup hook; nothing else does here.
+      (giveup === undefined &&
+        (error instanceof CommandExitError || error instanceof AttemptTimeoutError))
+    ) {
+      reason = 'deadline';
+      code = EXIT_TIMEOUT;
+      const last = giveup === 'deadline' ? `${lastFailure}; ` : '';
+      say(
+        `${last}deadline of ${formatDuration(config.deadline ?? 0)} reached after ${attempts} attempts`,
+      );
+    } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
+      reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
+      code = error instanceof CommandExitError ? error.exitCode : EXIT_TIMEOUT;
+      say(
+        giveup === 'giveup'
+          ? `${lastFailure}; exit code ${code} is not retried`
+          : `${lastFailure}; giving up after ${attempts} attempts`,
+      );
+    } else {
+      reason = 'internal-error';
+      code = EXIT_INTERNAL;
+      process.stderr.write(`asyncbackoff: ${(error as Error)?.stack ?? String(error)}\n`);
+    }
+  }
+
+  // Like timeout(1), return only once the command (and its group) is gone.
+  await active?.settled();
+  if (config.json) {
+    const { attempts, timeouts } = backoff.statistics;
+    const elapsedMs = Math.round(performance.now() - startedAt);
+    const summary = { ok: code === 0, exitCode: code, attempts, elapsedMs, timeouts, reason };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  }
+  return code;
+}
+
+/** The package's version, from the package.json above this file (src/cli/ or dist/). */
+function version(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'));
+      if (pkg.name === 'asyncbackoff') return String(pkg.version);
+    } catch {
+      // not there; try the next
+    }
+  }
+  return 'unknown';
+}
+
+/** Parses `argv` and runs; resolves with the exit status. */
+async function main(argv: readonly string[]): Promise<number> {
+  let request: ReturnType<typeof parseCli>;
+  try {
+    request = parseCli(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(
+      `asyncbackoff: ${error.message}\n${SYNOPSIS}\nTry 'asyncbackoff --help' for more information.\n`,
+    );
+    return EXIT_USAGE;
+  }
+  if (request.kind === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (request.kind === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  return run(request.config);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Exit once stdout has taken everything written so far (a pipe may be asynchronous).
+    process.stdout.write('', () => process.exit(code));
+  },
+  (error: unknown) => {
+    process.stderr.write(`asyncbackoff: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(EXIT_INTERNAL);
+  },
+);

@@ -1,0 +1,156 @@
+/**
+ * A few checks on real time (no fake clock): the attempt timeout, the deadline and cancellation
+ * fire on the real event loop with small durations. Bounds are generous; every test awaits the
+ * execution itself rather than sleeping.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type AttemptContext,
+  AttemptTimeoutError,
+  Backoff,
+  currentAttempt,
+  DeadlineExceededError,
+} from '../src/index.js';
+
+/** Generous upper bound: a loaded CI machine may be slow, but not by a second. */
+const SLACK = 1000;
+/** Node timers may fire up to ~1 ms early relative to performance.now(). */
+const EARLY = 2;
+
+const hang = (): Promise<never> => new Promise<never>(() => {});
+
+/** Awaits a promise expected to reject; returns the error and the elapsed real time. */
+async function timeRejection(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const start = performance.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, ms: performance.now() - start };
+  }
+  throw new Error('expected a rejection');
+}
+
+function activeTimeouts(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+}
+
+describe('on real timers', () => {
+  it('times out attempts that ignore their signal, retries, and rejects with the last AttemptTimeoutError', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 3 });
+    const contexts: AttemptContext[] = [];
+    const { error, ms } = await timeRejection(
+      backoff.execute(() => {
+        contexts.push(currentAttempt()!);
+        return hang();
+      }),
+    );
+    expect(error).toBeInstanceOf(AttemptTimeoutError);
+    expect((error as AttemptTimeoutError).attempt).toBe(3);
+    expect(contexts.map((c) => c.attempt)).toEqual([1, 2, 3]);
+    expect(contexts[2]!.signal.reason).toBe(error);
+    expect(contexts.every((c) => c.signal.reason instanceof AttemptTimeoutError)).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(60 - 3 * EARLY);
+    expect(ms).toBeLessThan(60 + SLACK);
+    expect(backoff.statistics.timeouts).toBe(3);
+  });
+
+  it('stops at the deadline: DeadlineExceededError when nothing failed, the last error otherwise', async () => {
+    const quiet = new Backoff({ deadline: 100 });
+    let signal: AbortSignal | undefined;
+    const first = await timeRejection(
+      quiet.execute(() => {
+        signal = currentAttempt()!.signal;
+        return hang();
+      }),
+    );
+    expect(first.error).toBeInstanceOf(DeadlineExceededError);
+    expect(signal!.reason).toBe(first.error);
+    expect(first.ms).toBeGreaterThanOrEqual(100 - EARLY);
+    expect(first.ms).toBeLessThan(100 + SLACK);
+
+    const timingOut = new Backoff({ attemptTimeout: 20, deadline: 100 });
+    let calls = 0;
+    const second = await timeRejection(
+      timingOut.execute(() => {
+        calls++;
+        return hang();
+      }),
+    );
+    expect(second.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(second.ms).toBeGreaterThanOrEqual(100 - EARLY);
+    expect(second.ms).toBeLessThan(100 + SLACK);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(5);
+  });
+
+  it('fails fast on real time: a pause that would cross the deadline is not slept', async () => {
+    const failure = new Error('down');
+    const backoff = new Backoff({ deadline: 5000, pause: 10_000, retryAll: true });
+    const { error, ms } = await timeRejection(
+      backoff.execute(() => new Promise<never>((_, reject) => setTimeout(reject, 20, failure))),
+    );
+    expect(error).toBe(failure);
+    expect(ms).toBeLessThan(20 + SLACK); // far below the 5 s deadline
+  });
+
+  it('outside any attempt currentAttempt() stays undefined, even where a shared timer was armed inside another execution’s attempt', async () => {
+    // `shared` first runs inside an attempt of `outer`: its attempt-timeout timer is armed there.
+    // A second execution of `shared`, started outside any attempt, times out through that same
+    // timer; its hooks and giveup run outside any attempt and must not see `outer`'s.
+    const seenInCallbacks: unknown[] = [];
+    const shared = new Backoff({
+      attemptTimeout: 30,
+      maxTries: 2,
+      giveup: () => {
+        seenInCallbacks.push(currentAttempt());
+        return false;
+      },
+      onRetry: () => {
+        seenInCallbacks.push(currentAttempt());
+      },
+    });
+    const outer = new Backoff();
+    let releaseOuter: (() => void) | undefined;
+    const outerDone = outer.execute(async () => {
+      await shared.execute(() => new Promise((resolve) => setTimeout(resolve, 10, 'quick')));
+      await new Promise<void>((resolve) => {
+        releaseOuter = resolve;
+      });
+    });
+    expect(currentAttempt()).toBeUndefined();
+    const { error } = await timeRejection(shared.execute(hang));
+    releaseOuter?.();
+    await outerDone;
+    expect(error).toBeInstanceOf(AttemptTimeoutError);
+    expect(seenInCallbacks.length).toBeGreaterThan(0);
+    expect(seenInCallbacks).toEqual(seenInCallbacks.map(() => undefined));
+  });
+
+  it('cancels on a signal aborted in real time, with the exact reason, and releases its timers', async () => {
+    const baseline = activeTimeouts();
+    const controller = new AbortController();
+    const backoff = new Backoff({
+      attemptTimeout: 1000,
+      deadline: 5000,
+      signal: controller.signal,
+    });
+    const reason = new Error('shutdown');
+    let attemptSignal: AbortSignal | undefined;
+    const pending = backoff.execute(() => {
+      attemptSignal = currentAttempt()!.signal;
+      // Aborted from outside by a real timer while the attempt runs.
+      setTimeout(() => controller.abort(reason), 30);
+      return new Promise<never>((_, reject) => {
+        attemptSignal!.addEventListener('abort', () => reject(attemptSignal!.reason));
+      });
+    });
+    const { error, ms } = await timeRejection(pending);
+    expect(error).toBe(reason);
+    expect(attemptSignal!.reason).toBe(reason);
+    expect(ms).toBeGreaterThanOrEqual(30 - EARLY);
+    expect(ms).toBeLessThan(30 + SLACK);
+    // The engine's timers are released by the end of the turn in which it settled.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(activeTimeouts()).toBeLessThanOrEqual(baseline);
+  });
+});
