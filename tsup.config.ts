@@ -1,12 +1,27 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  splitting: false,
-  treeshake: true,
-});
+export default defineConfig([
+  {
+    entry: ['src/index.ts'],
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    // Both builds run at once, so neither cleans: `npm run build` empties dist/ first.
+    clean: false,
+    target: 'node20',
+    splitting: false,
+    treeshake: true,
+  },
+  {
+    // The `asyncbackoff` command (package.json "bin"). The shebang comes from src/cli/main.ts;
+    // tsup makes a file that starts with one executable.
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    dts: false,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    splitting: false,
+    treeshake: true,
+  },
+]);

@@ -6,7 +6,7 @@ import { attemptsIterable, type BlockAttempt } from './attempts.js';
 import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
 import { attemptStorage } from './context.js';
 import { type Core, createCore, run } from './engine.js';
-import { type BackoffOptions, describe, normalizeOptions } from './options.js';
+import { type BackoffOptions, describe, normalizeOptions, type Policy } from './options.js';
 import { SignalLink } from './signals.js';
 import type { BackoffStatistics } from './types.js';
 
@@ -184,4 +184,25 @@ export class Backoff<TResult = unknown> {
   get statistics(): BackoffStatistics {
     return Object.freeze({ ...this.core.stats });
   }
+}
+
+/**
+ * @internal A `Backoff` with `base`'s policy changed by `overrides`, sharing `base`'s statistics and
+ * signals (for wrappers such as `createFetch` that must add their own filters to a user's policy).
+ */
+export function deriveBackoff<T>(base: Backoff<any>, overrides: Partial<Policy>): Backoff<T> {
+  const merged: { -readonly [K in keyof Policy]: Policy[K] } = {
+    ...base.core.policy,
+    ...overrides,
+  };
+  merged.hasHooks =
+    merged.onRetry !== undefined ||
+    merged.afterFailure !== undefined ||
+    merged.onGiveup !== undefined ||
+    merged.policy !== undefined;
+  const core = createCore(Object.freeze(merged));
+  Object.assign(core, { stats: base.core.stats });
+  const view = Object.create(Backoff.prototype) as Backoff<T>;
+  Object.assign(view, { core, link: base.link, views: undefined });
+  return view;
 }

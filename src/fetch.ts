@@ -9,19 +9,25 @@
  * the last response is handed back as is (no throw on 4xx/5xx unless `throwOnStatus`).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { Backoff } from './backoff.js';
+import { Backoff, deriveBackoff } from './backoff.js';
 import { currentAttempt } from './context.js';
 import { exponential } from './delays.js';
-import { createCore } from './engine.js';
 import { AttemptTimeoutError } from './errors.js';
-import { type BackoffOptions, describe, type Policy } from './options.js';
+import { type BackoffOptions, describe } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
 
 type BodyInit = NonNullable<RequestInit['body']>;
 type HeadersInit = NonNullable<RequestInit['headers']>;
 
-/** A function with the signature of the global `fetch`. */
+/**
+ * A function with the signature of the global `fetch`, as {@link createFetch} returns.
+ * @example
+ * ```ts
+ * const http: RetryingFetch = createFetch({ deadline: 5_000 });
+ * const client = new SomeSdk({ fetch: http }); // anything that takes a fetch
+ * ```
+ */
 export type RetryingFetch = (
   input: string | URL | Request,
   init?: RequestInit,
@@ -31,10 +37,23 @@ export type RetryingFetch = (
  * Overrides for one attempt (see {@link FetchOptions.attempts}): any `RequestInit` field replaces
  * the request's, `headers` are merged into the request's (a name given here replaces the
  * request's value), and `url` (absolute, or relative to the request's URL) replaces the URL.
+ * @example
+ * ```ts
+ * const overrides: FetchAttemptInit[] = [
+ *   {},                                                   // attempt 1: the request as given
+ *   { url: 'https://eu.api.example.com/v1/items' },       // attempt 2 and later: the EU replica
+ * ];
+ * ```
  */
 export type FetchAttemptInit = Omit<RequestInit, 'signal'> & { url?: string | URL | undefined };
 
-/** What {@link FetchOptions.onRequest} is told (and what `asyncbackoff:fetch:request` publishes). */
+/**
+ * What {@link FetchOptions.onRequest} is told (and what `asyncbackoff:fetch:request` publishes).
+ * @example
+ * ```ts
+ * createFetch({ onRequest: ({ attempt, request }) => request.headers.set('x-attempt', String(attempt)) });
+ * ```
+ */
 export interface FetchRequestEvent {
   /** The 1-based attempt number. */
   readonly attempt: number;
@@ -42,7 +61,16 @@ export interface FetchRequestEvent {
   readonly request: Request;
 }
 
-/** What {@link FetchOptions.onResponse} is told (and what `asyncbackoff:fetch:response` publishes). */
+/**
+ * What {@link FetchOptions.onResponse} is told (and what `asyncbackoff:fetch:response` publishes).
+ * @example
+ * ```ts
+ * createFetch({
+ *   onResponse: ({ attempt, request, response, willRetry }) =>
+ *     log.info({ attempt, url: request.url, status: response.status, willRetry }, 'http response'),
+ * });
+ * ```
+ */
 export interface FetchResponseEvent {
   /** The 1-based attempt number. */
   readonly attempt: number;
@@ -55,7 +83,17 @@ export interface FetchResponseEvent {
   readonly willRetry: boolean;
 }
 
-/** What the `asyncbackoff:fetch:retry` diagnostics channel publishes, before each pause. */
+/**
+ * What the `asyncbackoff:fetch:retry` diagnostics channel publishes, before each pause.
+ * @example
+ * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
+ * diagnosticsChannel.subscribe('asyncbackoff:fetch:retry', (message) => {
+ *   const { attempt, request, error, delay } = message as FetchRetryEvent;
+ *   metrics.increment('http.retry', { host: request && new URL(request.url).host });
+ * });
+ * ```
+ */
 export interface FetchRetryEvent {
   /** The 1-based number of the attempt that failed. */
   readonly attempt: number;
@@ -71,7 +109,18 @@ export interface FetchRetryEvent {
   readonly delay: number;
 }
 
-/** Options of {@link createFetch} that concern HTTP (the rest are `Backoff` options). */
+/**
+ * Options of {@link createFetch} that concern HTTP (the rest are `Backoff` options).
+ * @example
+ * ```ts
+ * const options: FetchOptions = {
+ *   statuses: [429, 503],            // only these are retried
+ *   methods: ['GET', 'PUT'],         // DELETE is not idempotent on this API
+ *   attempts: (attempt) => ({ headers: { authorization: `Bearer ${tokens[attempt % tokens.length]}` } }),
+ * };
+ * const http = createFetch(sharedBackoff, options);
+ * ```
+ */
 export interface FetchOptions {
   /**
    * Response statuses worth another attempt, or a predicate on the response.
@@ -132,10 +181,26 @@ export interface FetchOptions {
  * Options of the options form of {@link createFetch}: `Backoff` options plus {@link FetchOptions}.
  * Unlike a plain `Backoff`, three options have safer defaults here: `maxTries: 3`,
  * `pause: exponential({ initial: 100, max: 5000, jitter: 'full' })` and `maxRetryAfter: 60000`.
+ * @example
+ * ```ts
+ * const options: CreateFetchOptions = { attemptTimeout: 1_000, deadline: 8_000, maxTries: 5, statuses: [503] };
+ * const http = createFetch(options);
+ * ```
  */
 export type CreateFetchOptions = BackoffOptions<Response> & FetchOptions;
 
 const kHttpStatus = Symbol.for('asyncbackoff.HttpStatusError');
+
+/** ` from <origin><path>` of a response URL: no query string or credentials, which may be secret. */
+function where(url: string): string {
+  if (!url) return '';
+  try {
+    const { origin, pathname } = new URL(url);
+    return ` from ${origin}${pathname}`;
+  } catch {
+    return '';
+  }
+}
 
 /**
  * A response with a retriable status (thrown inside an attempt so the policy can retry it; a
@@ -163,7 +228,7 @@ export class HttpStatusError extends Error {
 
   constructor(response: Response, attempt: number, options?: ErrorOptions) {
     super(
-      `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${response.url ? ` from ${response.url}` : ''} (attempt ${attempt})`,
+      `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${where(response.url)} (attempt ${attempt})`,
       options,
     );
     this.status = response.status;
@@ -362,20 +427,6 @@ function normalizeFetchOptions(options: FetchOptions): FetchConfig {
   };
 }
 
-/**
- * A `Backoff` with `base`'s policy (and `base`'s statistics and instance signal) plus `overrides`.
- * It is built like `withSignal` builds its views.
- * TODO(engine): replace with an internal `deriveBackoff(base, overrides)` exported by backoff.ts.
- */
-function derive(base: Backoff<any>, overrides: Partial<Policy>): Backoff<Response> {
-  const policy: Policy = Object.freeze({ ...base.core.policy, ...overrides });
-  const core = createCore(policy);
-  Object.assign(core, { stats: base.core.stats });
-  const view = Object.create(Backoff.prototype) as Backoff<Response>;
-  Object.assign(view, { core, link: base.link, views: undefined });
-  return view;
-}
-
 /** Publishes the response to the hook and the channel (once per response). */
 async function reportResponse(
   config: FetchConfig,
@@ -423,7 +474,9 @@ function override(request: Request, changes: FetchAttemptInit, signal: AbortSign
  * - `createFetch(backoff, fetchOptions)`: runs through an existing `Backoff` (its timeouts, pauses,
  *   `maxTries`, `giveup`, hooks, budget, instance signal; its statistics count these requests).
  *   Network failures and retriable statuses are retried in addition to its `exceptions`; its
- *   `retryAfter` is consulted when a response has no `Retry-After`.
+ *   `retryAfter` is consulted when a response has no `Retry-After`; its `giveup` and `policy` see
+ *   an {@link HttpStatusError} for a retriable status, its `retryIf` sees the other responses. The
+ *   backoff itself is not changed.
  *
  * What is retried: network errors (fetch's `TypeError`), attempt timeouts, and responses whose
  * status is in `statuses` — for idempotent methods (`methods`), requests with an `Idempotency-Key`
@@ -433,7 +486,10 @@ function override(request: Request, changes: FetchAttemptInit, signal: AbortSign
  *
  * The final response is returned as is, whatever its status (set `throwOnStatus` to reject with an
  * {@link HttpStatusError} when it is not ok). Other failures reject with the last error exactly as
- * fetch threw it, or a timeout/cancellation error as `Backoff.execute` does.
+ * fetch threw it, or a timeout/cancellation error as `Backoff.execute` does. One exception: when
+ * the deadline cuts an attempt short after a retried status response (whose body was already
+ * released), the call rejects with that response's {@link HttpStatusError}, as `execute` does.
+ * In the backoff's statistics a response returned when out of tries counts as a give-up.
  *
  * Tracing: `onRequest`, `onResponse` and the backoff's `onRetry` hooks, and the
  * `node:diagnostics_channel` channels `asyncbackoff:fetch:request` ({@link FetchRequestEvent}),
@@ -521,8 +577,12 @@ export function createFetch(
       : (undefined as AttemptRecord | undefined);
     if (response !== undefined) {
       retried.add(response);
-      if (record !== undefined) await reportResponse(config, record, response, true);
-      await discard(response);
+      try {
+        if (record !== undefined) await reportResponse(config, record, response, true);
+      } finally {
+        // Release the connection before the pause (a no-op if the hook read the body).
+        await discard(response);
+      }
     }
     if (retryChannel.hasSubscribers)
       retryChannel.publish({
@@ -544,13 +604,13 @@ export function createFetch(
     return userRetryAfter?.(outcome, kind);
   };
 
-  const retrying = derive(base, {
+  const retrying = deriveBackoff<Response>(base, {
     exceptions: Object.freeze([...policy.exceptions, NetworkFailure, HttpStatusError]),
     retryAfter,
     onRetry,
     hasHooks: true,
   });
-  const once = derive(retrying, { maxTries: 1 });
+  const once = deriveBackoff<Response>(retrying, { maxTries: 1 });
   const maxTries = policy.maxTries;
   const send = config.fetch ?? ((request: Request) => globalThis.fetch(request));
 
@@ -679,8 +739,8 @@ export function createFetch(
       // A retried response's body is gone: when the deadline cut a later attempt short, the
       // execution rejects with that response's HttpStatusError, and so do we.
       if (last === undefined || error !== last || retried.has(last.response)) {
-        // Cancelled or failed while a retriable response was being decided on: drop it.
-        if (last !== undefined && !reported.has(last.response)) {
+        // Cancelled, or a hook failed, while a retriable response was being decided on: drop it.
+        if (last !== undefined) {
           reported.add(last.response);
           await discard(last.response);
         }

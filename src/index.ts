@@ -48,7 +48,19 @@ export {
   RetryConditionError,
   TimeoutError,
 } from './errors.js';
+export {
+  type CreateFetchOptions,
+  createFetch,
+  type FetchAttemptInit,
+  type FetchOptions,
+  type FetchRequestEvent,
+  type FetchResponseEvent,
+  type FetchRetryEvent,
+  HttpStatusError,
+  type RetryingFetch,
+} from './fetch.js';
 export type { BackoffOptions } from './options.js';
+export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
 export type {
   BackoffStatistics,
   DelayContext,

@@ -54,6 +54,11 @@ class Interrupted extends Error {
   }
 }
 
+/** `1 attempt`, `3 attempts`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Runs the command under the policy of `config`; resolves with the exit status to exit with. */
 async function run(config: CliConfig): Promise<number> {
   const startedAt = performance.now();
@@ -123,9 +128,8 @@ async function run(config: CliConfig): Promise<number> {
       error instanceof CommandExitError && !isRetriedExitCode(config, error.exitCode),
     signal: interrupt.signal,
     async onRetry(event: RetryEvent) {
-      say(
-        `${label(event.attempt)} ${failure(event.error)}; next in ${formatDuration(event.delay)}`,
-      );
+      const next = event.delay > 0 ? `next in ${formatDuration(event.delay)}` : 'retrying now';
+      say(`${label(event.attempt)} ${failure(event.error)}; ${next}`);
       // Never overlap attempts: a timed-out command may still be dying (up to --grace).
       await active?.settled();
     },
@@ -172,7 +176,7 @@ async function run(config: CliConfig): Promise<number> {
       code = EXIT_TIMEOUT;
       const last = giveup === 'deadline' ? `${lastFailure}; ` : '';
       say(
-        `${last}deadline of ${formatDuration(config.deadline ?? 0)} reached after ${attempts} attempts`,
+        `${last}deadline of ${formatDuration(config.deadline ?? 0)} reached after ${plural(attempts, 'attempt')}`,
       );
     } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
       reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
@@ -180,7 +184,7 @@ async function run(config: CliConfig): Promise<number> {
       say(
         giveup === 'giveup'
           ? `${lastFailure}; exit code ${code} is not retried`
-          : `${lastFailure}; giving up after ${attempts} attempts`,
+          : `${lastFailure}; giving up after ${plural(attempts, 'attempt')}`,
       );
     } else {
       reason = 'internal-error';

@@ -1,0 +1,283 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type CliConfig,
+  DEFAULT_GRACE_MS,
+  DEFAULT_PAUSE_MS,
+  HELP,
+  isRetriedExitCode,
+  parseCli,
+  UsageError,
+} from '../../src/cli/args.js';
+import type { DelayContext, DelayStrategy } from '../../src/index.js';
+
+function config(...argv: string[]): CliConfig {
+  const request = parseCli(argv);
+  if (request.kind !== 'run') throw new Error(`expected a run request, got ${request.kind}`);
+  return request.config;
+}
+
+function usageError(...argv: string[]): string {
+  try {
+    parseCli(argv);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error(`parseCli(${JSON.stringify(argv)}) did not throw`);
+}
+
+/** The first few pauses of a `pause` option, with a fixed random draw. */
+function pauses(pause: number | DelayStrategy, count = 5, draw = 0.5): number[] {
+  let previousDelay: number | undefined;
+  const out: number[] = [];
+  for (let attempt = 1; attempt <= count; attempt++) {
+    const context: DelayContext = {
+      attempt,
+      fails: attempt,
+      kind: 'error',
+      error: new Error('x'),
+      result: undefined,
+      previousDelay,
+      elapsed: 0,
+      remaining: Number.POSITIVE_INFINITY,
+      random: () => draw,
+    };
+    const delay = typeof pause === 'number' ? pause : pause.delay(context);
+    out.push(delay);
+    previousDelay = delay;
+  }
+  return out;
+}
+
+describe('parseCli: the command', () => {
+  it('takes everything after the first -- verbatim, flags included', () => {
+    const c = config('--max-tries', '3', '--', 'pg_isready', '-h', '127.0.0.1', '--', '--help');
+    expect(c.command).toBe('pg_isready');
+    expect(c.args).toEqual(['-h', '127.0.0.1', '--', '--help']);
+    expect(c.maxTries).toBe(3);
+  });
+
+  it('has library-like defaults, with a 1 s pause', () => {
+    expect(config('--', 'true')).toEqual({
+      command: 'true',
+      args: [],
+      attemptTimeout: null,
+      deadline: null,
+      pause: DEFAULT_PAUSE_MS,
+      maxTries: null,
+      retryOn: null,
+      noRetryOn: new Set(),
+      grace: DEFAULT_GRACE_MS,
+      quiet: false,
+      json: false,
+    } satisfies CliConfig);
+  });
+
+  it('requires -- and a command', () => {
+    expect(usageError()).toMatch(/missing '--'/);
+    expect(usageError('--max-tries', '3')).toMatch(/missing '--'/);
+    expect(usageError('--')).toMatch(/missing the command/);
+    expect(usageError('--', '')).toMatch(/missing the command/);
+    expect(usageError('make', 'test')).toMatch(
+      /unexpected argument 'make': put the command after '--'/,
+    );
+    expect(usageError('-n', '3', 'make', '--', 'x')).toMatch(/unexpected argument 'make'/);
+  });
+
+  it('answers --help and --version without a command', () => {
+    expect(parseCli(['--help'])).toEqual({ kind: 'help' });
+    expect(parseCli(['-h', '--', 'x'])).toEqual({ kind: 'help' });
+    expect(parseCli(['--version'])).toEqual({ kind: 'version' });
+    expect(parseCli(['-V'])).toEqual({ kind: 'version' });
+    // After `--`, --help belongs to the command.
+    expect(parseCli(['--', 'ls', '--help']).kind).toBe('run');
+  });
+
+  it('rejects unknown options and missing values', () => {
+    expect(usageError('--bogus', '--', 'x')).toBe("unknown option '--bogus'");
+    expect(usageError('-x', '--', 'x')).toBe("unknown option '-x'");
+    expect(usageError('--pause')).toMatch(/--pause <value>' argument missing/);
+    expect(usageError('--quiet=yes', '--', 'x')).toMatch(/quiet/);
+  });
+});
+
+describe('parseCli: times', () => {
+  it('reads durations with units', () => {
+    const c = config(
+      '-t',
+      '2s',
+      '--deadline',
+      '1m',
+      '--pause',
+      '500ms',
+      '--grace',
+      '1.5s',
+      '--',
+      'x',
+    );
+    expect(c).toMatchObject({ attemptTimeout: 2000, deadline: 60_000, pause: 500, grace: 1500 });
+    expect(config('--attempt-timeout=250', '-d', '1h30m', '-p', '0', '--', 'x')).toMatchObject({
+      attemptTimeout: 250,
+      deadline: 5_400_000,
+      pause: 0,
+    });
+  });
+
+  it('allows a zero deadline, pause and grace, but not a zero attempt timeout', () => {
+    expect(config('--deadline', '0', '--pause', '0', '--grace', '0', '--', 'x')).toMatchObject({
+      deadline: 0,
+      pause: 0,
+      grace: 0,
+    });
+    expect(usageError('--attempt-timeout', '0', '--', 'x')).toMatch(
+      /--attempt-timeout must be more than 0/,
+    );
+  });
+
+  it.each([
+    ['--pause', '-5s'],
+    ['--pause=-5s'],
+    ['--deadline', 'soon'],
+    ['--attempt-timeout', '2 s'],
+    ['--grace', '1e3'],
+    ['--max-pause', '10x'],
+    ['--deadline', '30d'],
+  ])('rejects %s %s', (...args) => {
+    const message = usageError(...args, '--', 'x');
+    expect(message).toMatch(/--(pause|deadline|attempt-timeout|grace|max-pause)/);
+  });
+});
+
+describe('parseCli: tries and exit codes', () => {
+  it('reads --max-tries', () => {
+    expect(config('-n', '10', '--', 'x').maxTries).toBe(10);
+    expect(config('--max-tries=1', '--', 'x').maxTries).toBe(1);
+  });
+
+  it.each(['0', '-1', '1.5', 'ten', '', '1e3', '99999999999999999999'])(
+    'rejects --max-tries %j',
+    (n) => {
+      expect(usageError(`--max-tries=${n}`, '--', 'x')).toMatch(
+        /--max-tries must be a whole number >= 1/,
+      );
+    },
+  );
+
+  it('reads --retry-on lists, commas or repeated', () => {
+    const c = config('--retry-on', '1,2', '--retry-on', ' 75', '--', 'x');
+    expect(c.retryOn).toEqual(new Set([1, 2, 75]));
+    expect([0, 1, 2, 3, 75, 143].map((code) => isRetriedExitCode(c, code))).toEqual([
+      false,
+      true,
+      true,
+      false,
+      true,
+      false,
+    ]);
+  });
+
+  it('retries any non-zero code by default, minus --no-retry-on', () => {
+    const all = config('--', 'x');
+    expect([0, 1, 2, 127, 137].map((code) => isRetriedExitCode(all, code))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    const some = config('--no-retry-on', '2,127', '--', 'x');
+    expect([0, 1, 2, 127, 137].map((code) => isRetriedExitCode(some, code))).toEqual([
+      false,
+      true,
+      false,
+      false,
+      true,
+    ]);
+  });
+
+  it.each(['0', '256', '-1', '1,,2', '', 'a', '1.5', '1-3'])('rejects --retry-on %j', (list) => {
+    expect(usageError(`--retry-on=${list}`, '--', 'x')).toMatch(
+      /--retry-on takes exit codes from 1 to 255/,
+    );
+  });
+
+  it('refuses --retry-on with --no-retry-on', () => {
+    expect(usageError('--retry-on', '1', '--no-retry-on', '2', '--', 'x')).toMatch(
+      /cannot be used together/,
+    );
+  });
+});
+
+describe('parseCli: pauses', () => {
+  it('keeps a plain constant pause a number', () => {
+    expect(config('--pause', '2s', '--', 'x').pause).toBe(2000);
+    expect(config('--pause', '2s', '--backoff', 'constant', '--', 'x').pause).toBe(2000);
+  });
+
+  it('builds each backoff from --pause', () => {
+    const of = (...argv: string[]) => pauses(config('--pause', '100ms', ...argv, '--', 'x').pause);
+    expect(of('--backoff', 'exponential')).toEqual([100, 200, 400, 800, 1600]);
+    expect(of('--backoff', 'exponential', '--factor', '3', '--max-pause', '1s')).toEqual([
+      100, 300, 900, 1000, 1000,
+    ]);
+    expect(of('--backoff', 'linear')).toEqual([100, 200, 300, 400, 500]);
+    expect(of('--backoff', 'linear', '--step', '50ms', '--max-pause', '200ms')).toEqual([
+      100, 150, 200, 200, 200,
+    ]);
+    expect(of('--backoff', 'fibonacci')).toEqual([100, 100, 200, 300, 500]);
+  });
+
+  it('applies --jitter', () => {
+    const of = (...argv: string[]) =>
+      pauses(config('--pause', '1s', ...argv, '--', 'x').pause, 3, 0.5);
+    expect(of('--jitter', 'full')).toEqual([500, 500, 500]);
+    expect(of('--jitter', 'equal')).toEqual([750, 750, 750]);
+    expect(of('--backoff', 'exponential', '--jitter', 'full')).toEqual([500, 1000, 2000]);
+    // decorrelated: base + (3 * previous - base) * r, capped by --max-pause.
+    expect(of('--jitter', 'decorrelated', '--max-pause', '3s')).toEqual([2000, 3000, 3000]);
+  });
+
+  it.each([
+    [
+      ['--backoff', 'quadratic'],
+      /--backoff must be one of constant, exponential, linear, fibonacci/,
+    ],
+    [['--jitter', 'some'], /--jitter must be one of none, full, equal, decorrelated/],
+    [['--factor', '2'], /--factor only applies to --backoff exponential/],
+    [['--step', '1s'], /--step only applies to --backoff linear/],
+    [['--backoff', 'exponential', '--factor', '0.5'], /--factor must be a number >= 1/],
+    [['--backoff', 'exponential', '--factor', 'x'], /--factor must be a number >= 1/],
+    [['--backoff', 'exponential', '--factor=-2'], /--factor must be a number >= 1/],
+    [
+      ['--pause', '2s', '--max-pause', '1s'],
+      /--max-pause \(1s\) must not be shorter than --pause \(2s\)/,
+    ],
+    [['--pause', '0', '--jitter', 'decorrelated'], /--jitter decorrelated needs a --pause above 0/],
+  ])('rejects %j', (argv, message) => {
+    expect(usageError(...argv, '--', 'x')).toMatch(message);
+  });
+});
+
+describe('HELP', () => {
+  it('documents every option', () => {
+    for (const option of [
+      '--attempt-timeout',
+      '--deadline',
+      '--grace',
+      '--max-tries',
+      '--retry-on',
+      '--no-retry-on',
+      '--pause',
+      '--backoff',
+      '--factor',
+      '--step',
+      '--max-pause',
+      '--jitter',
+      '--quiet',
+      '--json',
+      '--help',
+      '--version',
+    ])
+      expect(HELP).toContain(option);
+  });
+});

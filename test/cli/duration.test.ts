@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, MAX_DURATION_MS, parseDuration } from '../../src/cli/duration.js';
+
+describe('parseDuration', () => {
+  it.each([
+    ['0', 0],
+    ['250', 250],
+    ['0.5', 1],
+    ['500ms', 500],
+    ['2s', 2000],
+    ['1.5s', 1500],
+    ['.5s', 500],
+    ['1m', 60_000],
+    ['1h', 3_600_000],
+    ['1m30s', 90_000],
+    ['1h30m', 5_400_000],
+    ['1s500ms', 1500],
+    ['0s', 0],
+    ['2147483647', MAX_DURATION_MS],
+  ])('%s is %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each([
+    '',
+    '-1',
+    '-5s',
+    '+5s',
+    '1e3',
+    '5 s',
+    ' 5s',
+    '5S',
+    '5sec',
+    '1.',
+    '1.5.2s',
+    's',
+    '1d',
+    'Infinity',
+    'NaN',
+    '0x10',
+    '1m30',
+  ])('rejects %j', (text) => {
+    expect(() => parseDuration(text)).toThrow(RangeError);
+  });
+
+  it('names the text and gives examples', () => {
+    expect(() => parseDuration('5sec')).toThrow(/'5sec' is not a duration \(examples: 500ms/);
+  });
+
+  it('rejects what setTimeout cannot wait', () => {
+    expect(() => parseDuration('2147483648')).toThrow(/too long/);
+    expect(() => parseDuration('25d')).toThrow(RangeError);
+    expect(() => parseDuration('597h')).toThrow(/too long/);
+    expect(parseDuration('596h')).toBe(596 * 3_600_000);
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0ms'],
+    [0.4, '0ms'],
+    [350, '350ms'],
+    [999, '999ms'],
+    [1000, '1s'],
+    [1234, '1.2s'],
+    [1960, '2s'],
+    [59_000, '59s'],
+    [59_960, '1m0s'],
+    [60_000, '1m0s'],
+    [125_000, '2m5s'],
+    [3_600_000, '1h0m'],
+    [5_430_000, '1h31m'],
+  ])('%d ms is %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it('round-trips its own output for whole seconds and minutes', () => {
+    for (const ms of [0, 500, 2000, 90_000, 5_400_000]) {
+      expect(parseDuration(formatDuration(ms))).toBe(ms);
+    }
+  });
+});

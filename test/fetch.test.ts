@@ -1,0 +1,535 @@
+/**
+ * createFetch without sockets: option validation, which requests are retried, bodies, hooks and
+ * the error it throws, with an injected `fetch`. Real loopback servers are in
+ * test/integration/fetch.test.ts.
+ */
+import FakeTimers from '@sinonjs/fake-timers';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import {
+  createFetch,
+  type FetchResponseEvent,
+  HttpStatusError,
+  type RetryingFetch,
+} from '../src/fetch.js';
+import { AttemptTimeoutError, Backoff, type GiveupEvent } from '../src/index.js';
+
+/** A scripted fetch: each call takes the next step (a status, an error to throw, or a function). */
+function script(...steps: (number | Error | ((request: Request) => Promise<Response>))[]) {
+  const requests: Request[] = [];
+  const bodies: string[] = [];
+  const fetch = vi.fn(async (request: Request): Promise<Response> => {
+    requests.push(request);
+    bodies.push(request.body === null ? '' : await request.clone().text());
+    const step = steps[Math.min(requests.length, steps.length) - 1]!;
+    if (step instanceof Error) throw step;
+    if (typeof step === 'function') return step(request);
+    return new Response(step === 204 ? null : `status ${step}`, { status: step });
+  });
+  return { fetch, requests, bodies };
+}
+
+/** Pauses of 0 so nothing waits on timers (full jitter of a random source that returns 0). */
+const fast = { random: () => 0 } as const;
+
+describe('createFetch options', () => {
+  it('returns a function with the signature of fetch', () => {
+    const http = createFetch();
+    expectTypeOf(http).toEqualTypeOf<RetryingFetch>();
+    expectTypeOf(http).toMatchTypeOf<typeof fetch>();
+    expect(typeof http).toBe('function');
+  });
+
+  it.each([
+    [{ statuses: [503, 1000] }, RangeError, "'statuses[1]' must be an HTTP status"],
+    [{ statuses: [503.5] }, RangeError, "'statuses[0]'"],
+    [
+      { statuses: '503' },
+      TypeError,
+      "'statuses' must be an array of HTTP statuses or a function, got '503'",
+    ],
+    [{ methods: 'GET' }, TypeError, "'methods' must be an array"],
+    [
+      { methods: ['GET', 'BAD METHOD'] },
+      TypeError,
+      "'methods[1]' must be an HTTP method name, got 'BAD METHOD'",
+    ],
+    [{ retryNonIdempotent: 1 }, TypeError, "'retryNonIdempotent' must be a boolean, got 1"],
+    [{ bufferBody: 'yes' }, TypeError, "'bufferBody' must be a boolean"],
+    [{ throwOnStatus: null }, TypeError, "'throwOnStatus' must be a boolean, got null"],
+    [{ attempts: [] }, RangeError, "'attempts' must not be an empty array"],
+    [{ attempts: [{}, 'x'] }, TypeError, "'attempts[1]' must be an object"],
+    [
+      { attempts: 3 },
+      TypeError,
+      "'attempts' must be an array of request overrides or a function, got 3",
+    ],
+    [{ onRequest: {} }, TypeError, "'onRequest' must be a function"],
+    [{ onResponse: 1 }, TypeError, "'onResponse' must be a function"],
+    [{ fetch: 'fetch' }, TypeError, "'fetch' must be a function"],
+  ])('rejects %j', (options, type, message) => {
+    expect(() => createFetch(options as never)).toThrow(type);
+    expect(() => createFetch(options as never)).toThrow(message);
+    // The same checks apply in the Backoff form.
+    expect(() => createFetch(new Backoff(), options as never)).toThrow(message);
+  });
+
+  it('validates the Backoff options of the options form like Backoff does', () => {
+    expect(() => createFetch({ maxTries: 0 })).toThrow(RangeError);
+    expect(() => createFetch({ attemptTimeout: -1 })).toThrow("'attemptTimeout'");
+    expect(() => createFetch({ foo: 1 } as never)).toThrow("unknown option 'foo'");
+  });
+
+  it('rejects policy options next to a Backoff, and stray arguments', () => {
+    expect(() => createFetch(new Backoff(), { maxTries: 2 } as never)).toThrow(
+      "createFetch: unknown option 'maxTries' (with a Backoff given, set policy options on the Backoff)",
+    );
+    expect(() => createFetch({} as never, {} as never)).toThrow(
+      'a second argument is only accepted after a Backoff',
+    );
+    expect(() => createFetch(42 as never)).toThrow(
+      'expected a Backoff or an options object, got 42',
+    );
+    expect(() => createFetch(new Backoff(), 'x' as never)).toThrow('options must be an object');
+  });
+
+  it('rejects a Backoff whose hooks are method names', () => {
+    expect(() => createFetch(new Backoff({ onRetry: 'log' }))).toThrow(
+      "the backoff's 'onRetry' names a method ('log')",
+    );
+  });
+
+  it('defaults to 3 tries', async () => {
+    const { fetch } = script(503);
+    const response = await createFetch({ ...fast, fetch })('http://api.test/');
+    expect(response.status).toBe(503);
+    expect(fetch).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe('what is retried', () => {
+  it.each(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'put'])('retries %s', async (method) => {
+    const { fetch } = script(503, 200);
+    const response = await createFetch({ ...fast, fetch })('http://api.test/', { method });
+    expect(response.status).toBe(200);
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it.each(['POST', 'PATCH'])('sends %s once by default', async (method) => {
+    const { fetch } = script(503, 200);
+    const response = await createFetch({ ...fast, fetch })('http://api.test/', { method });
+    expect(response.status).toBe(503);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('sends POST once even on a network error', async () => {
+    const error = new TypeError('fetch failed');
+    const { fetch } = script(error, 200);
+    await expect(
+      createFetch({ ...fast, fetch })('http://api.test/', { method: 'POST' }),
+    ).rejects.toBe(error);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('retries POST with retryNonIdempotent, or with an Idempotency-Key header', async () => {
+    const a = script(503, 200);
+    await createFetch({ ...fast, fetch: a.fetch, retryNonIdempotent: true })('http://api.test/', {
+      method: 'POST',
+    });
+    expect(a.fetch).toHaveBeenCalledTimes(2);
+
+    const b = script(503, 200);
+    await createFetch({ ...fast, fetch: b.fetch })('http://api.test/', {
+      method: 'POST',
+      headers: { 'Idempotency-Key': 'abc' },
+    });
+    expect(b.fetch).toHaveBeenCalledTimes(2);
+
+    const c = script(503, 200);
+    const request = new Request('http://api.test/', {
+      method: 'PATCH',
+      headers: { 'idempotency-key': 'abc' },
+    });
+    await createFetch({ ...fast, fetch: c.fetch })(request);
+    expect(c.fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('takes the set of retried methods from `methods`', async () => {
+    const { fetch } = script(503, 200);
+    const http = createFetch({ ...fast, fetch, methods: ['GET', 'POST'] });
+    await http('http://api.test/', { method: 'POST' });
+    expect(fetch).toHaveBeenCalledTimes(2);
+    await http('http://api.test/', { method: 'PUT' });
+    expect(fetch).toHaveBeenCalledTimes(3);
+  });
+
+  it('retries the statuses listed, or those a predicate picks', async () => {
+    const a = script(404, 200);
+    expect((await createFetch({ ...fast, fetch: a.fetch })('http://x.test/')).status).toBe(404);
+    const b = script(404, 200);
+    expect(
+      (await createFetch({ ...fast, fetch: b.fetch, statuses: [404] })('http://x.test/')).status,
+    ).toBe(200);
+    const c = script(418, 200);
+    const statuses = vi.fn((response: Response) => response.status === 418);
+    expect(
+      (await createFetch({ ...fast, fetch: c.fetch, statuses })('http://x.test/')).status,
+    ).toBe(200);
+    expect(statuses).toHaveBeenCalledTimes(2);
+  });
+
+  it("retries fetch's TypeError but not a TypeError from elsewhere", async () => {
+    const { fetch } = script(new TypeError('fetch failed'), 200);
+    expect((await createFetch({ ...fast, fetch })('http://x.test/')).status).toBe(200);
+
+    const attempts = vi.fn((attempt: number) => {
+      if (attempt === 1) throw new TypeError('bad override');
+      return undefined;
+    });
+    const other = script(200);
+    await expect(
+      createFetch({ ...fast, fetch: other.fetch, attempts })('http://x.test/'),
+    ).rejects.toThrow('bad override');
+    expect(attempts).toHaveBeenCalledTimes(1);
+    expect(other.fetch).not.toHaveBeenCalled();
+  });
+
+  it('does not retry other errors unless the backoff lists them', async () => {
+    class Flaky extends Error {}
+    const a = script(new Flaky('x'), 200);
+    await expect(createFetch({ ...fast, fetch: a.fetch })('http://x.test/')).rejects.toBeInstanceOf(
+      Flaky,
+    );
+    const b = script(new Flaky('x'), 200);
+    const http = createFetch({ ...fast, fetch: b.fetch, exceptions: [Flaky] });
+    expect((await http('http://x.test/')).status).toBe(200);
+  });
+});
+
+describe('bodies', () => {
+  it('replays a string body on every attempt', async () => {
+    const { fetch, bodies } = script(503, 200);
+    await createFetch({ ...fast, fetch })('http://x.test/', { method: 'PUT', body: 'payload' });
+    expect(bodies).toEqual(['payload', 'payload']);
+  });
+
+  it('rejects the body of a Request object on a retriable request, unless bufferBody', async () => {
+    const a = script(503, 200);
+    const request = () => new Request('http://x.test/', { method: 'PUT', body: 'from-request' });
+    await expect(createFetch({ ...fast, fetch: a.fetch })(request())).rejects.toThrow(
+      /body of a Request object.*bufferBody: true/,
+    );
+    expect(a.fetch).not.toHaveBeenCalled();
+
+    const b = script(503, 200);
+    const response = await createFetch({ ...fast, fetch: b.fetch, bufferBody: true })(request());
+    expect(response.status).toBe(200);
+    expect(b.bodies).toEqual(['from-request', 'from-request']);
+    expect(b.requests.map((r) => r.method)).toEqual(['PUT', 'PUT']);
+  });
+
+  it('rejects a generator body (a one-shot iterator)', async () => {
+    const { fetch } = script(200);
+    function* chunks() {
+      yield new TextEncoder().encode('x');
+    }
+    await expect(
+      createFetch({ ...fast, fetch })('http://x.test/', {
+        method: 'PUT',
+        body: chunks() as never,
+      }),
+    ).rejects.toThrow(TypeError);
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
+  it('accepts a one-shot body when only one try is allowed', async () => {
+    const { fetch, bodies } = script(200);
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('once'));
+        controller.close();
+      },
+    });
+    await createFetch({ ...fast, fetch, maxTries: 1 })('http://x.test/', {
+      method: 'PUT',
+      body,
+      duplex: 'half',
+    });
+    expect(bodies).toEqual(['once']);
+  });
+
+  it('cancels the body of a retried response and keeps the final one', async () => {
+    const cancelled: number[] = [];
+    const streaming = (status: number) => async () =>
+      new Response(
+        new ReadableStream({
+          pull(controller) {
+            controller.enqueue(new TextEncoder().encode(`chunk of ${status}`));
+          },
+          cancel() {
+            cancelled.push(status);
+          },
+        }),
+        { status },
+      );
+    const { fetch } = script(streaming(503), streaming(502), async () => new Response('done'));
+    const response = await createFetch({ ...fast, fetch })('http://x.test/');
+    expect(cancelled).toEqual([503, 502]);
+    expect(await response.text()).toBe('done');
+  });
+});
+
+describe('per-attempt requests', () => {
+  it('applies array overrides by attempt, repeating the last; headers merge', async () => {
+    const { fetch, requests } = script(503, 503, 503, 200);
+    await createFetch({
+      ...fast,
+      fetch,
+      maxTries: 4,
+      attempts: [
+        {},
+        { url: 'http://replica.test/v2/items', headers: { 'x-replica': '1' } },
+        { url: '/fallback?page=2', method: 'HEAD' },
+      ],
+    })('http://primary.test/v1/items', { headers: { accept: 'application/json' } });
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET http://primary.test/v1/items',
+      'GET http://replica.test/v2/items',
+      'HEAD http://primary.test/fallback?page=2',
+      'HEAD http://primary.test/fallback?page=2',
+    ]);
+    expect(requests.map((r) => [r.headers.get('accept'), r.headers.get('x-replica')])).toEqual([
+      ['application/json', null],
+      ['application/json', '1'],
+      ['application/json', null],
+      ['application/json', null],
+    ]);
+  });
+
+  it('takes a Request, overrides or nothing from the function form', async () => {
+    const { fetch, requests } = script(503, 503, 200);
+    await createFetch({
+      ...fast,
+      fetch,
+      attempts: (attempt, request) => {
+        if (attempt === 1) {
+          request.headers.set('x-attempt', '1');
+          return undefined;
+        }
+        if (attempt === 2) return new Request('http://other.test/', request);
+        return { headers: { 'x-attempt': String(attempt) } };
+      },
+    })('http://x.test/');
+    expect(requests.map((r) => `${r.url} ${r.headers.get('x-attempt')}`)).toEqual([
+      'http://x.test/ 1',
+      'http://other.test/ null',
+      'http://x.test/ 3',
+    ]);
+    // Every attempt's request carries that attempt's signal.
+    expect(requests.every((r) => r.signal instanceof AbortSignal)).toBe(true);
+  });
+
+  it('rejects a function that returns something else', async () => {
+    const { fetch } = script(200);
+    await expect(
+      createFetch({ ...fast, fetch, attempts: () => 'http://x.test' as never })('http://x.test/'),
+    ).rejects.toThrow("'attempts' must return a Request, request overrides or undefined");
+  });
+});
+
+describe('hooks and results', () => {
+  it('calls onRequest and onResponse per attempt, with willRetry', async () => {
+    const { fetch, requests } = script(503, 200);
+    const events: string[] = [];
+    const http = createFetch({
+      ...fast,
+      fetch,
+      onRequest: ({ attempt, request }) => {
+        request.headers.set('x-trace', `t-${attempt}`);
+        events.push(`request ${attempt}`);
+      },
+      onResponse: async ({ attempt, response, willRetry }: FetchResponseEvent) => {
+        events.push(`response ${attempt} ${response.status} ${willRetry}`);
+      },
+      onRetry: ({ attempt, delay }) => {
+        events.push(`retry ${attempt} ${delay}`);
+      },
+    });
+    await http('http://x.test/');
+    expect(events).toEqual([
+      'request 1',
+      'response 1 503 true',
+      'retry 1 0',
+      'request 2',
+      'response 2 200 false',
+    ]);
+    expect(requests.map((r) => r.headers.get('x-trace'))).toEqual(['t-1', 't-2']);
+  });
+
+  it('rejects with an HttpStatusError with throwOnStatus, the very one the policy saw', async () => {
+    const { fetch } = script(503);
+    const onGiveup = vi.fn<(event: GiveupEvent) => void>();
+    const http = createFetch({ ...fast, fetch, maxTries: 2, throwOnStatus: true, onGiveup });
+    const error = (await http('http://x.test/a').catch((e: unknown) => e)) as HttpStatusError;
+    expect(error).toBeInstanceOf(HttpStatusError);
+    expect(error).toMatchObject({ status: 503, attempt: 2, code: 'ASYNCBACKOFF_HTTP_STATUS' });
+    expect(error.message).toBe('HTTP 503 (attempt 2)');
+    expect(await error.response.text()).toBe('status 503');
+    expect(onGiveup.mock.calls[0]![0]).toMatchObject({ reason: 'max-tries', error });
+  });
+
+  it('rejects a final non-retriable 4xx with throwOnStatus too', async () => {
+    const { fetch } = script(404);
+    const error = await createFetch({ ...fast, fetch, throwOnStatus: true })(
+      'http://x.test/',
+    ).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'HttpStatusError', status: 404, attempt: 1 });
+  });
+
+  it('gives the backoff giveup the HttpStatusError', async () => {
+    const { fetch } = script(501, 200);
+    const giveup = (error: unknown) => error instanceof HttpStatusError && error.status === 501;
+    const response = await createFetch({ ...fast, fetch, giveup })('http://x.test/');
+    expect(response.status).toBe(501);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects at once on an aborted caller signal, without calling fetch', async () => {
+    const { fetch } = script(200);
+    const reason = new Error('gone');
+    await expect(
+      createFetch({ fetch })('http://x.test/', { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+    expect(fetch).not.toHaveBeenCalled();
+  });
+});
+
+describe('HttpStatusError', () => {
+  it('has a literal name, a stable code, and keeps the response out of enumeration', () => {
+    const response = new Response('x', { status: 502, statusText: 'Bad Gateway' });
+    const error = new HttpStatusError(response, 3);
+    expect(error.name).toBe('HttpStatusError');
+    expect(error.message).toBe('HTTP 502 Bad Gateway (attempt 3)');
+    expect(error.response).toBe(response);
+    expect(Object.keys(error)).not.toContain('response');
+    expect(error).toBeInstanceOf(Error);
+  });
+
+  it('is recognised across package copies through its Symbol.for brand', () => {
+    const foreign = Object.assign(new Error('x'), {
+      [Symbol.for('asyncbackoff.HttpStatusError')]: true,
+    });
+    expect(foreign).toBeInstanceOf(HttpStatusError);
+    expect(new Error('x')).not.toBeInstanceOf(HttpStatusError);
+    class Sub extends HttpStatusError {}
+    expect(new HttpStatusError(new Response(null, { status: 500 }), 1)).not.toBeInstanceOf(Sub);
+  });
+});
+
+describe('through a shared Backoff', () => {
+  it('shares its statistics and keeps its own policy intact', async () => {
+    class DbError extends Error {}
+    const backoff = new Backoff({ maxTries: 3, exceptions: [DbError] });
+    const { fetch } = script(503, new TypeError('fetch failed'), 200);
+    const response = await createFetch(backoff, { fetch })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(backoff.statistics).toMatchObject({ attempts: 3, retries: 2, successes: 1 });
+
+    // The backoff itself still retries only what it lists.
+    const typeError = new TypeError('not retried here');
+    await expect(
+      backoff.execute(() => {
+        throw typeError;
+      }),
+    ).rejects.toBe(typeError);
+    expect(backoff.statistics.attempts).toBe(4);
+  });
+
+  it('stops on its instance signal', async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({ signal: controller.signal });
+    const { fetch } = script(async (request) => {
+      controller.abort(new Error('shutdown'));
+      expect(request.signal.aborted).toBe(true);
+      return new Response('late');
+    });
+    await expect(createFetch(backoff, { fetch })('http://x.test/')).rejects.toThrow('shutdown');
+  });
+});
+
+describe('on a fake clock', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({
+      toFake: [
+        'setTimeout',
+        'clearTimeout',
+        'setImmediate',
+        'clearImmediate',
+        'Date',
+        'performance',
+      ],
+    });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  it('waits for Retry-After (seconds) before the next attempt', async () => {
+    const times: number[] = [];
+    const { fetch } = script(
+      async () => {
+        times.push(Date.now());
+        return new Response(null, { status: 503, headers: { 'retry-after': '2' } });
+      },
+      async () => {
+        times.push(Date.now());
+        return new Response('ok');
+      },
+    );
+    const pending = createFetch({ pause: 10, fetch })('http://x.test/');
+    await clock.tickAsync(1999);
+    expect(times).toHaveLength(1);
+    await clock.tickAsync(1);
+    expect((await pending).status).toBe(200);
+    expect(times[1]! - times[0]!).toBe(2000);
+  });
+
+  it('returns the response at once when Retry-After exceeds maxRetryAfter (60 s by default)', async () => {
+    const { fetch } = script(
+      async () => new Response(null, { status: 429, headers: { 'retry-after': '61' } }),
+    );
+    const settled = vi.fn();
+    const pending = createFetch({ fetch })('http://x.test/');
+    pending.then(settled, settled);
+    await clock.tickAsync(0);
+    expect(settled).toHaveBeenCalledTimes(1);
+    expect((await pending).status).toBe(429);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('aborts the request of an attempt that times out, then retries', async () => {
+    const { fetch, requests } = script(
+      (request) =>
+        new Promise<Response>((_resolve, reject) => {
+          request.signal.addEventListener('abort', () => reject(request.signal.reason));
+        }),
+      200,
+    );
+    const pending = createFetch({ attemptTimeout: 100, ...fast, fetch })('http://x.test/');
+    await clock.tickAsync(100);
+    expect((await pending).status).toBe(200);
+    expect(requests[0]!.signal.reason).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('rejects with the retried HttpStatusError when the deadline cuts the next attempt short', async () => {
+    const { fetch } = script(503, () => new Promise<Response>(() => {}));
+    const pending = createFetch({ deadline: 500, pause: 100, fetch })('http://x.test/').catch(
+      (e: unknown) => e,
+    );
+    await clock.tickAsync(500);
+    const error = await pending;
+    // The 503's body was released when it was retried, so it is reported as an error.
+    expect(error).toBeInstanceOf(HttpStatusError);
+    expect(error).toMatchObject({ status: 503, attempt: 1 });
+  });
+});
