@@ -47,8 +47,9 @@ export function nextMicrotask(callback: () => void): void {
 export interface TimerNode {
   /** When this entry expires (ms on {@link now}'s clock). */
   tExpiresAt: number;
+  tPrev: TimerNode | null;
   tNext: TimerNode | null;
-  /** False once expired or removed; dead entries are skipped and unlinked lazily. */
+  /** True while the entry is in a queue. */
   tLive: boolean;
   onTimer(at: number): void;
 }
@@ -59,15 +60,18 @@ export interface TimerNode {
  * All entries of one queue share the same duration and are added in time order, so they expire
  * in FIFO order: one armed `setTimeout` for the head serves them all. That turns a
  * `setTimeout`+`clearTimeout` pair per call (the dominant cost of a retried call) into a linked-list
- * append and a flag. When the queue drains, the timer is released after the current event-loop turn
- * rather than at once, so a tight loop of calls does not arm and clear it for every call.
+ * append and unlink. Entries are unlinked in O(1) wherever they are, so a hung call at the head
+ * does not keep every call that finished after it reachable. When the queue drains, the timer is
+ * released after the current event-loop turn rather than at once, so a tight loop of calls does not
+ * arm and clear it for every call.
  */
 export class FifoTimerQueue {
   private head: TimerNode | null = null;
   private tail: TimerNode | null = null;
   private timer: Timer | undefined = undefined;
-  private firing = false;
   private releasePending = false;
+  /** While expiries run, pushes must not arm: `fire` re-arms for the head when it is done. */
+  private firing = false;
 
   constructor(readonly duration: number) {}
 
@@ -75,6 +79,7 @@ export class FifoTimerQueue {
   push(node: TimerNode, at: number): void {
     node.tExpiresAt = at + this.duration;
     node.tNext = null;
+    node.tPrev = this.tail;
     node.tLive = true;
     if (this.tail === null) this.head = node;
     else this.tail.tNext = node;
@@ -82,32 +87,26 @@ export class FifoTimerQueue {
     if (this.timer === undefined && !this.firing) this.arm(node.tExpiresAt, at);
   }
 
-  /** Forgets `node`; O(1). */
+  /** Unlinks `node`; O(1). */
   remove(node: TimerNode): void {
+    if (!node.tLive) return;
     node.tLive = false;
-    if (node === this.head) this.dropDeadHead();
+    const { tPrev: prev, tNext: next } = node;
+    if (prev === null) this.head = next;
+    else prev.tNext = next;
+    if (next === null) this.tail = prev;
+    else next.tPrev = prev;
+    node.tPrev = null;
+    node.tNext = null;
+    if (this.head === null && this.timer !== undefined && !this.releasePending) {
+      this.releasePending = true;
+      afterTurn(this.release);
+    }
   }
 
   /** True while a timer is armed; for tests and leak checks. */
   get armed(): boolean {
     return this.timer !== undefined;
-  }
-
-  private dropDeadHead(): void {
-    let head = this.head;
-    while (head !== null && !head.tLive) {
-      const next = head.tNext;
-      head.tNext = null;
-      head = next;
-    }
-    this.head = head;
-    if (head === null) {
-      this.tail = null;
-      if (this.timer !== undefined && !this.releasePending) {
-        this.releasePending = true;
-        afterTurn(this.release);
-      }
-    }
   }
 
   private arm(at: number, current: number): void {
@@ -126,25 +125,19 @@ export class FifoTimerQueue {
 
   private readonly fire = (): void => {
     this.timer = undefined;
-    this.firing = true;
     const at = now();
+    this.firing = true;
     try {
       let head = this.head;
-      while (head !== null && (!head.tLive || head.tExpiresAt <= at)) {
-        this.head = head.tNext;
-        // Keep `tail` consistent before callbacks run: an expiry may start a new attempt that pushes.
-        if (this.head === null) this.tail = null;
-        head.tNext = null;
-        if (head.tLive) {
-          head.tLive = false;
-          head.onTimer(at);
-        }
+      while (head !== null && head.tExpiresAt <= at) {
+        // Unlink before the callback: an expiry may start a new attempt that pushes.
+        this.remove(head);
+        head.onTimer(at);
         head = this.head;
       }
     } finally {
       this.firing = false;
     }
-    this.dropDeadHead();
     if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
   };
 }

@@ -32,6 +32,7 @@ export interface AttemptChild {
  */
 export class Attempt implements AttemptContext, TimerNode {
   tExpiresAt = Number.POSITIVE_INFINITY;
+  tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
   /** The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. */

@@ -18,7 +18,7 @@ import {
 } from './clock.js';
 import { Attempt, type AttemptChild, attemptStorage } from './context.js';
 import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
-import { describe, emptyStatistics, type Policy } from './options.js';
+import { describe, emptyStatistics, MAX_TIMER_MS, type Policy } from './options.js';
 import { type Cancellable, NOT_ABORTED, type SignalLink } from './signals.js';
 import type { FailureKind, GiveupEvent, HookResult, PolicyDecision } from './types.js';
 
@@ -103,6 +103,7 @@ function noop(): void {}
 export class Execution implements TimerNode, AttemptChild, Cancellable {
   // Deadline-queue entry fields: the execution is its own entry.
   tExpiresAt = Number.POSITIVE_INFINITY;
+  tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
   // Signal-link list fields.
@@ -374,13 +375,48 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       this.resolve(this.successValue);
       return;
     }
-    if (phase !== Phase.GivingUp) this.core.stats.giveUps++;
-    if (!this.hasFailure) {
-      this.reject(error);
+    if (phase === Phase.GivingUp) {
+      // onGiveup was already told; only its promise was still pending.
+      this.rejectFinally(error);
       return;
     }
-    if (this.lastKind === 'result' && policy.returnLastResult) this.resolve(this.lastOutcome);
+    this.core.stats.giveUps++;
+    const onGiveup = policy.onGiveup;
+    if (onGiveup !== undefined) {
+      // The deadline has passed, so the hook is not awaited; a synchronous throw still replaces
+      // the rejection, as for every hook.
+      const kind = this.hasFailure ? this.lastKind : 'timeout';
+      try {
+        const result = this.resolveCallable(onGiveup, 'onGiveup').call(
+          this.thisArg,
+          this.giveupEvent('deadline', this.hasFailure ? this.finalError() : error, kind),
+        ) as HookResult;
+        if (isThenable(result)) result.then(undefined, noop);
+      } catch (hookError) {
+        this.reject(hookError);
+        return;
+      }
+    }
+    this.rejectFinally(error);
+  }
+
+  /** Settles a finished execution after a final failure: the last failure, or `error` if none. */
+  private rejectFinally(error: unknown): void {
+    if (!this.hasFailure) this.reject(error);
+    else if (this.lastKind === 'result' && this.core.policy.returnLastResult)
+      this.resolve(this.lastOutcome);
     else this.reject(this.finalError());
+  }
+
+  private giveupEvent(reason: GiveupReason, error: unknown, kind: FailureKind): GiveupEvent {
+    return {
+      attempt: this.attempts,
+      kind,
+      error,
+      result: kind === 'result' ? this.lastOutcome : undefined,
+      reason,
+      elapsed: now() - this.startedAt,
+    };
   }
 
   /** Stops the execution at once with `reason`: an instance signal or an enclosing attempt aborted. */
@@ -398,7 +434,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
 
   private endAttempt(attempt: Attempt): void {
     attempt.finished = true;
-    if (attempt.tLive) this.core.attemptQueue!.remove(attempt);
+    this.core.attemptQueue?.remove(attempt);
     const stats = this.core.stats;
     stats.done++;
     stats.sumTime += now() - this.attemptStartedAt;
@@ -408,7 +444,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    if (this.tLive) this.core.deadlineQueue!.remove(this);
+    this.core.deadlineQueue?.remove(this);
     this.link?.delete(this);
     this.parent?.removeChild(this);
     if (this.pauseTimer !== undefined) {
@@ -442,7 +478,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     const attempt = this.current;
     if (!this.settle()) return;
     if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt);
-    this.core.stats.giveUps++;
+    // A throwing onGiveup ends an execution that was already counted as given up.
+    if (this.phase !== Phase.GivingUp) this.core.stats.giveUps++;
     this.reject(error);
   }
 
@@ -530,7 +567,6 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       }
       this.lastRetryKind = kind;
       this.previousDelay = delay;
-      this.core.stats.retries++;
       this.pause(delay, wasSync);
       return;
     }
@@ -607,7 +643,9 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
           throw new TypeError(
             `Backoff: 'retryAfter' must return milliseconds, a Date, null or undefined, got ${describe(hint)}`,
           );
-        if (ms < 0 || ms > policy.maxRetryAfter) return this.giveUp('pushback');
+        // Longer than setTimeout can wait (about 24.8 days) is as unusable as a refusal.
+        if (ms < 0 || ms > policy.maxRetryAfter || ms > MAX_TIMER_MS)
+          return this.giveUp('pushback');
         if (ms > delay) delay = ms;
       }
     }
@@ -620,7 +658,6 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     }
     this.lastRetryKind = kind;
     this.previousDelay = delay;
-    this.core.stats.retries++;
 
     const chosen = delay;
     const afterHooks = () => {
@@ -650,6 +687,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
 
   private pause(delay: number, wasSync: boolean): void {
     if (this.settled) return;
+    // Counted here, once every hook agreed: a hook that throws or runs out the clock means no retry.
+    this.core.stats.retries++;
     this.phase = Phase.Pausing;
     if (delay === 0) {
       if (wasSync)
@@ -671,24 +710,12 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.core.stats.giveUps++;
     this.phase = Phase.GivingUp;
     const finish = () => {
-      if (!this.settle()) return;
-      if (this.lastKind === 'result' && policy.returnLastResult) this.resolve(this.lastOutcome);
-      else this.reject(this.finalError());
+      if (this.settle()) this.rejectFinally(undefined);
     };
     if (policy.onGiveup === undefined) return finish();
-    const kind = this.lastKind;
     this.hook(
       policy.onGiveup,
-      [
-        {
-          attempt: this.attempts,
-          kind,
-          error: kind === 'result' ? this.finalError() : this.lastOutcome,
-          result: kind === 'result' ? this.lastOutcome : undefined,
-          reason,
-          elapsed: now() - this.startedAt,
-        } satisfies GiveupEvent,
-      ],
+      [this.giveupEvent(reason, this.finalError(), this.lastKind)],
       finish,
     );
   }

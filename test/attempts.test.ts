@@ -1,0 +1,488 @@
+/**
+ * The code-block form: `for await (const attempt of backoff.attempts()) { ... }`, aomaker's
+ * `for attempt in AoMakerRetry(counts=3, interval=2, exception_type=TypeError): with attempt:`
+ * translated, and the guarantees against misuse (a forgotten report, a bare break).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  AttemptTimeoutError,
+  Backoff,
+  type BlockAttempt,
+  DeadlineExceededError,
+  type RetryEvent,
+} from '../src/index.js';
+import { now, stats, TransientError, track, useFakeClock } from './issue3-helpers.js';
+
+const t = useFakeClock();
+
+/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+describe("aomaker's AoMakerRetry(counts=3, interval=2, exception_type=TypeError), translated", () => {
+  /**
+   * def demo():
+   *     print('start')
+   *     for attempt in AoMakerRetry(counts=3, interval=2, exception_type=TypeError):
+   *         with attempt:
+   *             print('running...')
+   *             random_ = get_random_num()
+   *             if random_ == 6:
+   *                 raise TypeError
+   *     print('end')
+   */
+  function demo(numbers: number[]) {
+    const log: string[] = [];
+    const starts: number[] = [];
+    const thrown: TypeError[] = [];
+    const getRandomNum = () => numbers[Math.min(starts.length, numbers.length) - 1]!;
+    const backoff = new Backoff({ maxTries: 3, pause: 2000, exceptions: [TypeError] });
+    const run = async () => {
+      log.push('start');
+      for await (const attempt of backoff.attempts()) {
+        try {
+          starts.push(now());
+          log.push('running...');
+          const random = getRandomNum();
+          if (random === 6) {
+            const error = new TypeError(`got 6 (attempt ${attempt.attempt})`);
+            thrown.push(error);
+            throw error;
+          }
+          attempt.succeed();
+        } catch (error) {
+          attempt.fail(error);
+        }
+      }
+      log.push('end');
+    };
+    return { run, log, starts, thrown, backoff };
+  }
+
+  it('always 6: runs 3 times, 2 s apart, then the last TypeError leaves the loop', async () => {
+    const { clock } = t;
+    const d = demo([6]);
+    const result = track(d.run());
+    await clock.tickAsync(10_000);
+    expect(d.starts).toEqual([0, 2000, 4000]);
+    expect(d.log).toEqual(['start', 'running...', 'running...', 'running...']);
+    expect(result.status).toBe('rejected');
+    expect(result.error).toBe(d.thrown[2]);
+    expect(result.at).toBe(4000);
+    expect(d.backoff.statistics).toEqual(
+      stats({ attempts: 3, done: 3, errors: 3, retries: 2, giveUps: 1, sleptTime: 4000 }),
+    );
+  });
+
+  it('6, 6, then 1: succeeds on the third pass and the loop ends', async () => {
+    const { clock } = t;
+    const d = demo([6, 6, 1]);
+    const result = track(d.run());
+    await clock.tickAsync(10_000);
+    expect(result.status).toBe('fulfilled');
+    expect(d.starts).toEqual([0, 2000, 4000]);
+    expect(d.log).toEqual(['start', 'running...', 'running...', 'running...', 'end']);
+    expect(d.backoff.statistics).toEqual(
+      stats({ attempts: 3, done: 3, errors: 2, retries: 2, successes: 1, sleptTime: 4000 }),
+    );
+  });
+});
+
+describe('attempts(): outcomes', () => {
+  it('numbers the attempts and reports remaining time', async () => {
+    const { clock } = t;
+    const seen: [number, number][] = [];
+    const backoff = new Backoff({ exceptions: [TransientError], pause: 100, deadline: 1000 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        seen.push([attempt.attempt, attempt.remaining]);
+        if (attempt.attempt < 3) attempt.fail(new TransientError('again'));
+        else attempt.succeed();
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(result.status).toBe('fulfilled');
+    expect(seen).toEqual([
+      [1, 1000],
+      [2, 900],
+      [3, 800],
+    ]);
+  });
+
+  it('a non-retriable error is thrown out of the loop at once (identity)', async () => {
+    const { clock } = t;
+    const fatal = new RangeError('bad input');
+    let passes = 0;
+    const backoff = new Backoff({ exceptions: [TypeError], pause: 100, maxTries: 5 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.fail(fatal);
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(result.error).toBe(fatal);
+    expect(result.at).toBe(0);
+    expect(passes).toBe(1);
+  });
+
+  it('maxTries exhausted: the last error is thrown', async () => {
+    const { clock } = t;
+    const errors: TransientError[] = [];
+    const backoff = new Backoff({ exceptions: [TransientError], pause: 10, maxTries: 4 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        const error = new TransientError(`#${attempt.attempt}`);
+        errors.push(error);
+        attempt.fail(error);
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(errors).toHaveLength(4);
+    expect(result.error).toBe(errors[3]);
+    expect(result.at).toBe(30);
+  });
+
+  it('hooks run for the block form too', async () => {
+    const { clock } = t;
+    const events: RetryEvent[] = [];
+    const backoff = new Backoff({
+      exceptions: [TransientError],
+      pause: 10,
+      onRetry: (event) => {
+        events.push(event);
+      },
+    });
+    const error = new TransientError('x');
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        if (attempt.attempt === 1) attempt.fail(error);
+        else attempt.succeed();
+      }
+    };
+    track(run());
+    await clock.tickAsync(100);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ attempt: 1, kind: 'error', delay: 10 });
+    expect(events[0]!.error).toBe(error);
+  });
+});
+
+describe('attempts(): misuse surfaces instead of looping or vanishing', () => {
+  it('an attempt that is never reported: TypeError at the next iteration, no further attempt', async () => {
+    const { clock } = t;
+    let passes = 0;
+    const backoff = new Backoff({ retryAll: true, pause: 10, maxTries: 5, deadline: 1000 });
+    const run = async () => {
+      for await (const _attempt of backoff.attempts()) {
+        passes++;
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(result.error).toBeInstanceOf(TypeError);
+    expect((result.error as Error).message).toMatch(/succeed\(\)|fail\(/);
+    expect(passes).toBe(1);
+    await clock.tickAsync(1);
+    expect(clock.countTimers()).toBe(0);
+  });
+
+  it('break without a report: TypeError', async () => {
+    const { clock } = t;
+    let passes = 0;
+    const backoff = new Backoff({ retryAll: true, pause: 10, deadline: 1000 });
+    const run = async () => {
+      for await (const _attempt of backoff.attempts()) {
+        passes++;
+        break;
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(10);
+    expect(result.error).toBeInstanceOf(TypeError);
+    expect(passes).toBe(1);
+    await clock.tickAsync(1);
+    expect(clock.countTimers()).toBe(0);
+  });
+
+  it('break after fail(e): e is thrown even though it is retriable', async () => {
+    const { clock } = t;
+    const error = new TransientError('stop here');
+    const backoff = new Backoff({ exceptions: [TransientError], pause: 10, maxTries: 5 });
+    let passes = 0;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.fail(error);
+        break;
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(100);
+    expect(result.error).toBe(error);
+    expect(passes).toBe(1);
+  });
+
+  it('break after succeed(): the loop ends normally', async () => {
+    const { clock } = t;
+    const backoff = new Backoff({ retryAll: true });
+    let after = false;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.succeed();
+        break;
+      }
+      after = true;
+    };
+    const result = track(run());
+    await clock.tickAsync(0);
+    expect(result.status).toBe('fulfilled');
+    expect(after).toBe(true);
+    expect(backoff.statistics).toEqual(stats({ attempts: 1, done: 1, successes: 1 }));
+  });
+
+  it('reporting twice throws a TypeError from the second report', async () => {
+    const { clock } = t;
+    const backoff = new Backoff({ retryAll: true });
+    let second: unknown;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.succeed();
+        try {
+          attempt.fail(new Error('late'));
+        } catch (error) {
+          second = error;
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(0);
+    expect(result.status).toBe('fulfilled');
+    expect(second).toBeInstanceOf(TypeError);
+  });
+
+  it('an uncaught throw in the body propagates unchanged and the execution is cleaned up', async () => {
+    const { clock } = t;
+    const bug = new Error('bug in the body');
+    const controller = new AbortController();
+    const backoff = new Backoff({
+      retryAll: true,
+      pause: 10,
+      attemptTimeout: 500,
+      deadline: 5000,
+      signal: controller.signal,
+    });
+    let passes = 0;
+    let signal: AbortSignal | undefined;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        signal = attempt.signal;
+        await wait(20, attempt.signal);
+        throw bug;
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(20);
+    expect(result.error).toBe(bug);
+    expect(result.at).toBe(20);
+    await clock.tickAsync(1);
+    expect(clock.countTimers()).toBe(0);
+    await clock.tickAsync(10_000);
+    expect(passes).toBe(1);
+    // Aborting the instance signal later reaches no execution.
+    controller.abort(new Error('late'));
+    expect(signal!.aborted).toBe(false);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, done: 1, cancels: 0 });
+  });
+});
+
+describe('attempts(): timeouts, deadline, cancellation', () => {
+  it('an attempt timeout aborts attempt.signal with AttemptTimeoutError; reported, it is retried', async () => {
+    const { clock } = t;
+    const reasons: unknown[] = [];
+    const starts: number[] = [];
+    const backoff = new Backoff({ attemptTimeout: 100, pause: 50, maxTries: 3 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        starts.push(now());
+        try {
+          await wait(attempt.attempt === 1 ? 1000 : 10, attempt.signal);
+          attempt.succeed();
+        } catch (error) {
+          reasons.push(error);
+          attempt.fail(error);
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(result.status).toBe('fulfilled');
+    expect(starts).toEqual([0, 150]);
+    expect(reasons).toHaveLength(1);
+    const reason = reasons[0] as AttemptTimeoutError;
+    expect(reason).toBeInstanceOf(AttemptTimeoutError);
+    expect(reason.attempt).toBe(1);
+    expect(reason.timeout).toBe(100);
+    expect(backoff.statistics).toEqual(
+      stats({
+        attempts: 2,
+        done: 2,
+        errors: 1,
+        timeouts: 1,
+        retries: 1,
+        successes: 1,
+        sleptTime: 50,
+        sumTime: 110,
+      }),
+    );
+  });
+
+  it('every attempt timing out: the last AttemptTimeoutError leaves the loop', async () => {
+    const { clock } = t;
+    let last: BlockAttempt | undefined;
+    const backoff = new Backoff({ attemptTimeout: 100, pause: 50, maxTries: 2 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        last = attempt;
+        try {
+          await wait(1000, attempt.signal);
+          attempt.succeed();
+        } catch (error) {
+          attempt.fail(error);
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(1000);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(result.error).toBe(last!.signal.reason);
+    expect(result.at).toBe(250);
+  });
+
+  it('the deadline during the body: attempt.signal aborts with DeadlineExceededError, which leaves the loop', async () => {
+    const { clock } = t;
+    const backoff = new Backoff({ retryAll: true, pause: 50, deadline: 500 });
+    let passes = 0;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        try {
+          await wait(10_000, attempt.signal);
+          attempt.succeed();
+        } catch (error) {
+          attempt.fail(error);
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(499);
+    expect(result.status).toBe('pending');
+    await clock.tickAsync(1);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(result.at).toBe(500);
+    expect(passes).toBe(1);
+  });
+
+  it('the deadline during the body after a failure: the last failed attempt’s error leaves the loop', async () => {
+    const { clock } = t;
+    const first = new TransientError('first');
+    const backoff = new Backoff({ exceptions: [TransientError], pause: 50, deadline: 500 });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        try {
+          if (attempt.attempt === 1) throw first;
+          await wait(10_000, attempt.signal);
+          attempt.succeed();
+        } catch (error) {
+          attempt.fail(error);
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(500);
+    expect(result.error).toBe(first);
+    expect(result.at).toBe(500);
+    expect(backoff.statistics).toMatchObject({ attempts: 2, done: 2, errors: 1, cancels: 1 });
+  });
+
+  it('cancellation via the instance signal during the pause: the loop throws the reason', async () => {
+    const { clock } = t;
+    const controller = new AbortController();
+    const backoff = new Backoff({ retryAll: true, pause: 1000, signal: controller.signal });
+    let passes = 0;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.fail(new Error('down'));
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(300);
+    expect(result.status).toBe('pending');
+    const reason = new Error('shutdown');
+    controller.abort(reason);
+    await clock.tickAsync(0);
+    expect(result.error).toBe(reason);
+    expect(result.at).toBe(300);
+    await clock.tickAsync(5000);
+    expect(passes).toBe(1);
+    expect(clock.countTimers()).toBe(0);
+  });
+
+  it('cancellation during the body: attempt.signal aborts with the reason, which leaves the loop', async () => {
+    const { clock } = t;
+    const controller = new AbortController();
+    const backoff = new Backoff({ retryAll: true, pause: 10 });
+    const run = async () => {
+      for await (const attempt of backoff.withSignal(controller.signal).attempts()) {
+        try {
+          await wait(10_000, attempt.signal);
+          attempt.succeed();
+        } catch (error) {
+          attempt.fail(error);
+        }
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(100);
+    const reason = new Error('client went away');
+    controller.abort(reason);
+    await clock.tickAsync(0);
+    expect(result.error).toBe(reason);
+    expect(result.at).toBe(100);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, cancels: 1, giveUps: 0 });
+  });
+
+  it('an already aborted signal: the loop throws the reason before the body runs', async () => {
+    const { clock } = t;
+    const reason = new Error('already down');
+    const backoff = new Backoff({ retryAll: true, signal: AbortSignal.abort(reason) });
+    let passes = 0;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.succeed();
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(0);
+    expect(result.error).toBe(reason);
+    expect(passes).toBe(0);
+  });
+});
