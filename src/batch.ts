@@ -48,6 +48,8 @@ export interface MapOptions {
   onProgress?: ((progress: BatchProgress) => void) | undefined;
 }
 
+const MAP_OPTIONS = new Set(['concurrency', 'stopOnError', 'settled', 'signal', 'onProgress']);
+
 function sizeOf(items: unknown): number | undefined {
   const candidate = items as { length?: unknown; size?: unknown };
   if (typeof candidate.length === 'number') return candidate.length;
@@ -92,6 +94,16 @@ export function runBatch<T, R>(
     return Promise.reject(
       new TypeError(`Backoff.map: 'onProgress' must be a function, got ${describe(onProgress)}`),
     );
+  for (const key of Object.keys(options))
+    if (!MAP_OPTIONS.has(key))
+      return Promise.reject(new TypeError(`Backoff.map: unknown option '${key}'`));
+  for (const key of ['settled', 'stopOnError'] as const) {
+    const value = options[key];
+    if (value !== undefined && typeof value !== 'boolean')
+      return Promise.reject(
+        new TypeError(`Backoff.map: '${key}' must be a boolean, got ${describe(value)}`),
+      );
+  }
   const settled = options.settled === true;
   const stopOnError = options.stopOnError ?? true;
 
@@ -120,6 +132,12 @@ export function runBatch<T, R>(
   const view = backoff.withSignal(controller.signal);
   const forward = () => controller.abort(signal!.reason);
   signal?.addEventListener('abort', forward);
+  // Settles when the batch stops, so a worker waiting on a slow async source does not hold it up.
+  let onStop: (() => void) | undefined;
+  const stopping = new Promise<IteratorResult<T>>((resolve) => {
+    onStop = () => resolve({ done: true, value: undefined });
+  });
+  if (isAsync) controller.signal.addEventListener('abort', onStop!, { once: true });
 
   const total = sizeOf(items);
   const results: (R | BatchOutcome<R>)[] = [];
@@ -133,16 +151,33 @@ export function runBatch<T, R>(
   let firstError: { error: unknown } | undefined;
   let pulling: Promise<unknown> = Promise.resolve();
 
+  const stop = (error: unknown) => {
+    stopped = true;
+    firstError ??= { error };
+    controller.abort(error);
+  };
+
   const report = () => {
-    onProgress?.({ done: succeeded + failed, succeeded, failed, inFlight, total });
+    if (onProgress === undefined) return;
+    try {
+      onProgress({ done: succeeded + failed, succeeded, failed, inFlight, total });
+    } catch (error) {
+      // A broken progress callback ends the batch like a final failure, not half of it.
+      stop(error);
+    }
   };
 
   // Async iterators must not be asked for the next item before the previous answer arrived.
   const pull = async (): Promise<IteratorResult<T>> => {
     if (!isAsync) return (iterator as Iterator<T>).next();
-    const next = pulling.then(() => (iterator as AsyncIterator<T>).next());
+    const next = pulling.then(() =>
+      // Once the batch stopped, the source is asked for nothing more.
+      controller.signal.aborted
+        ? ({ done: true, value: undefined } as IteratorResult<T>)
+        : (iterator as AsyncIterator<T>).next(),
+    );
     pulling = next.catch(() => undefined);
-    return next;
+    return Promise.race([next, stopping]);
   };
 
   const worker = async (): Promise<void> => {
@@ -152,13 +187,12 @@ export function runBatch<T, R>(
         step = await pull();
       } catch (error) {
         // The input itself failed: that ends the batch, whatever the mode.
-        stopped = true;
-        firstError ??= { error };
-        controller.abort(error);
+        stop(error);
         return;
       }
-      if (step.done || stopped || controller.signal.aborted) {
-        if (step.done) exhausted = true;
+      if (stopped || controller.signal.aborted) return;
+      if (step.done) {
+        exhausted = true;
         return;
       }
       const at = index++;
@@ -171,11 +205,7 @@ export function runBatch<T, R>(
         failed++;
         if (settled) results[at] = { status: 'rejected', reason: error };
         else if (stopOnError) {
-          if (firstError === undefined) {
-            firstError = { error };
-            stopped = true;
-            controller.abort(error);
-          }
+          if (firstError === undefined) stop(error);
         } else errors.push(error);
       } finally {
         inFlight--;
@@ -190,10 +220,13 @@ export function runBatch<T, R>(
 
   return Promise.all(workers).then(async () => {
     signal?.removeEventListener('abort', forward);
-    if (stopped || controller.signal.aborted) {
-      // Let the input release what it holds (close a file, a cursor).
+    if (isAsync) controller.signal.removeEventListener('abort', onStop!);
+    if ((stopped || controller.signal.aborted) && !exhausted) {
+      // Let the input release what it holds (close a file, a cursor). Not awaited: an async
+      // source may still be busy with a `next()` the batch stopped waiting for.
       try {
-        await iterator.return?.();
+        const closing = iterator.return?.();
+        if (closing instanceof Promise) closing.catch(() => undefined);
       } catch {
         // The batch's own outcome is what the caller needs; a failing cleanup adds nothing.
       }
