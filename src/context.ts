@@ -45,7 +45,8 @@ export class Attempt implements AttemptContext, TimerNode {
   children: Set<AttemptChild> | undefined = undefined;
 
   constructor(
-    readonly owner: { onAttemptTimer(attempt: Attempt, at: number): void },
+    /** The execution the attempt belongs to (set late by the unbounded fast path). */
+    public owner: { onAttemptTimer(attempt: Attempt, at: number): void },
     readonly attempt: number,
     expiresAt: number,
   ) {

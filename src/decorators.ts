@@ -22,12 +22,15 @@ export interface BackoffDecorator<TResult = unknown> {
   /** Wraps a function: same parameters and `this`, result promised. */
   <This, A extends unknown[], R extends TResult>(
     fn: (this: This, ...args: A) => R | PromiseLike<R>,
+    // TypeScript accepts a one-parameter signature as a TC39 decorator; this keeps such uses on
+    // the overload below, which insists on a method that returns a promise.
+    context?: undefined,
   ): (this: This, ...args: A) => Promise<R>;
-  /** TC39 method decorator. The method must return a promise. */
-  <This, A extends unknown[], R extends TResult>(
-    method: (this: This, ...args: A) => Promise<R>,
-    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
-  ): (this: This, ...args: A) => Promise<R>;
+  /** TC39 method decorator. The method must return a promise (decorating a getter is an error). */
+  <M extends (this: any, ...args: any[]) => Promise<TResult>>(
+    method: M,
+    context: ClassMethodDecoratorContext<any, M>,
+  ): M;
   /** Legacy (`experimentalDecorators`) method decorator. */
   <T extends (...args: any[]) => PromiseLike<TResult>>(
     target: object,

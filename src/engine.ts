@@ -88,7 +88,7 @@ export function run<R>(
   if (link === undefined && parent === undefined && core.unbounded) {
     // Nothing can cut into an attempt: the execution's promise can be the attempt's own
     // `.then`, which saves a promise and a closure per call.
-    return new Execution(core, undefined, fn, thisArg, args).startChained() as Promise<R>;
+    return runUnbounded(core, fn, thisArg, args) as Promise<R>;
   }
   return new Promise<R>((resolve, reject) => {
     const execution = new Execution(core, link, fn, thisArg, args);
@@ -99,6 +99,56 @@ export function run<R>(
 }
 
 function noop(): void {}
+
+/** An attempt's owner until an execution takes it over (unbounded attempts have no timers). */
+const UNOWNED = { onAttemptTimer(): void {} };
+
+/**
+ * The fast path for unbounded policies outside any attempt: nothing can cut into the attempt, so
+ * the execution's promise is the attempt's own `.then`, and the `Execution` object is built only
+ * if the first attempt does not simply succeed.
+ */
+function runUnbounded(
+  core: Core,
+  fn: (...args: any[]) => unknown,
+  thisArg: unknown,
+  args: unknown[],
+): Promise<unknown> {
+  const t = now();
+  const attempt = new Attempt(UNOWNED, 1, Number.POSITIVE_INFINITY);
+  core.stats.attempts++;
+  let value: unknown;
+  try {
+    value = attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args);
+  } catch (error) {
+    const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+    return execution.deferred(() => execution.report(attempt, 'error', error, true));
+  }
+  if (value instanceof Promise) {
+    return value.then(
+      (result) => {
+        const policy = core.policy;
+        if (policy.retryIf === undefined && policy.onSuccess === undefined) {
+          attempt.finished = true;
+          const stats = core.stats;
+          stats.done++;
+          stats.sumTime += now() - t;
+          policy.budget?.recordSuccess(undefined);
+          stats.successes++;
+          return result;
+        }
+        const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+        return execution.deferred(() => execution.report(attempt, 'success', result));
+      },
+      (error) => {
+        const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+        return execution.deferred(() => execution.report(attempt, 'error', error));
+      },
+    );
+  }
+  const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+  return execution.deferred(() => execution.follow(attempt, value));
+}
 
 export class Execution implements TimerNode, AttemptChild, Cancellable {
   // Deadline-queue entry fields: the execution is its own entry.
@@ -141,52 +191,26 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     private readonly args: unknown[],
   ) {}
 
-  /**
-   * The fast path for unbounded policies outside any attempt: returns the first attempt's own
-   * derived promise when it succeeds, and switches to a deferred promise for anything else.
-   */
-  startChained(): Promise<unknown> {
-    const core = this.core;
-    const t = now();
-    this.startedAt = t;
-    const attempt = new Attempt(this, ++this.attempts, Number.POSITIVE_INFINITY);
-    core.stats.attempts++;
-    this.current = attempt;
-    this.attemptStartedAt = t;
-    let value: unknown;
-    try {
-      value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
-    } catch (error) {
-      return this.deferred(() => {
-        this.endAttempt(attempt);
-        this.core.stats.errors++;
-        this.afterFailure('error', error, true);
-      });
-    }
-    if (value instanceof Promise) {
-      return value.then(
-        (result) => {
-          const policy = this.core.policy;
-          if (policy.retryIf === undefined && policy.onSuccess === undefined) {
-            this.endAttempt(attempt);
-            policy.budget?.recordSuccess(undefined);
-            this.core.stats.successes++;
-            this.settled = true;
-            return result;
-          }
-          return this.deferred(() => this.onFulfilled(attempt, result));
-        },
-        (error) => this.deferred(() => this.onRejected(attempt, error)),
-      );
-    }
-    return this.deferred(() => {
-      if (isThenable(value)) this.follow(attempt, value);
-      else this.onFulfilled(attempt, value);
-    });
+  /** Takes over an attempt started by the unbounded fast path. */
+  static adopt(
+    core: Core,
+    fn: (...args: any[]) => unknown,
+    thisArg: unknown,
+    args: unknown[],
+    attempt: Attempt,
+    startedAt: number,
+  ): Execution {
+    const execution = new Execution(core, undefined, fn, thisArg, args);
+    execution.startedAt = startedAt;
+    execution.attemptStartedAt = startedAt;
+    execution.attempts = 1;
+    execution.current = attempt;
+    attempt.owner = execution;
+    return execution;
   }
 
   /** Continues on the general path behind a promise of its own. */
-  private deferred(next: () => void): Promise<unknown> {
+  deferred(next: () => void): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -194,7 +218,11 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     });
   }
 
-  private follow(attempt: Attempt, value: PromiseLike<unknown>): void {
+  follow(attempt: Attempt, value: unknown): void {
+    if (!isThenable(value)) {
+      this.onFulfilled(attempt, value);
+      return;
+    }
     try {
       value.then(
         (result) => this.onFulfilled(attempt, result),
@@ -305,11 +333,11 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.succeed(value);
   }
 
-  private onRejected(attempt: Attempt, error: unknown): void {
+  private onRejected(attempt: Attempt, error: unknown, wasSync = false): void {
     if (attempt.finished || this.settled) return; // late rejection of an abandoned attempt
     this.endAttempt(attempt);
     this.core.stats.errors++;
-    this.afterFailure('error', error, false);
+    this.afterFailure('error', error, wasSync);
   }
 
   /** Called by the attempt-timeout queue. */
@@ -339,13 +367,13 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   }
 
   /** The code-block form reports how the attempt it yielded ended. */
-  report(attempt: Attempt, kind: FailureKind | 'success', value: unknown): void {
+  report(attempt: Attempt, kind: FailureKind | 'success', value: unknown, wasSync = false): void {
     if (this.settled) return;
     // A timed-out attempt was already ended by its timer; only the decision was waiting.
     if (kind === 'timeout') this.afterFailure(kind, value, false);
     else if (attempt.finished) return;
     else if (kind === 'success') this.onFulfilled(attempt, value);
-    else this.onRejected(attempt, value);
+    else this.onRejected(attempt, value, wasSync);
   }
 
   /** The code-block form's loop was left without a report (an uncaught throw or a bare `break`). */
@@ -461,11 +489,16 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       this.phase = Phase.Succeeding;
       this.successValue = value;
       const elapsed = now() - this.startedAt;
-      this.hook(policy.onSuccess, [{ attempt: this.attempts, result: value, elapsed }], () => {
-        if (!this.settle()) return;
-        this.core.stats.successes++;
-        this.resolve(value);
-      });
+      this.hook(
+        'onSuccess',
+        policy.onSuccess,
+        [{ attempt: this.attempts, result: value, elapsed }],
+        () => {
+          if (!this.settle()) return;
+          this.core.stats.successes++;
+          this.resolve(value);
+        },
+      );
       return;
     }
     this.settle();
@@ -515,10 +548,10 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
    * or rejects ends the execution with that error. A pending hook never holds the execution past
    * its deadline: the deadline timer still fires.
    */
-  private hook(fn: Function | string, args: unknown[], next: () => void): void {
+  private hook(option: string, fn: Function | string, args: unknown[], next: () => void): void {
     let result: HookResult;
     try {
-      result = this.resolveCallable(fn, 'hook').apply(this.thisArg, args) as HookResult;
+      result = this.resolveCallable(fn, option).apply(this.thisArg, args) as HookResult;
     } catch (error) {
       this.fail(error);
       return;
@@ -678,9 +711,11 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       remaining: this.deadlineAt - t,
     });
     const runOnRetry =
-      onRetry === undefined ? afterHooks : () => this.hook(onRetry, [retryEvent()], afterHooks);
+      onRetry === undefined
+        ? afterHooks
+        : () => this.hook('onRetry', onRetry, [retryEvent()], afterHooks);
     if (policy.afterFailure !== undefined && kind !== 'result')
-      this.hook(policy.afterFailure, [error, this.attempts], runOnRetry);
+      this.hook('afterFailure', policy.afterFailure, [error, this.attempts], runOnRetry);
     else if (onRetry !== undefined) runOnRetry();
     else this.pause(chosen, wasSync);
   }
@@ -714,6 +749,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     };
     if (policy.onGiveup === undefined) return finish();
     this.hook(
+      'onGiveup',
       policy.onGiveup,
       [this.giveupEvent(reason, this.finalError(), this.lastKind)],
       finish,

@@ -32,7 +32,10 @@ function branded(klass: Function, self: Function, brand: symbol, value: unknown)
 export class TimeoutError extends Error {
   override name: 'TimeoutError' | 'AttemptTimeoutError' | 'DeadlineExceededError' = 'TimeoutError';
   /** Stable machine-readable code. */
-  readonly code: string = 'ASYNCBACKOFF_TIMEOUT';
+  readonly code:
+    | 'ASYNCBACKOFF_TIMEOUT'
+    | 'ASYNCBACKOFF_ATTEMPT_TIMEOUT'
+    | 'ASYNCBACKOFF_DEADLINE_EXCEEDED' = 'ASYNCBACKOFF_TIMEOUT';
   /** The time limit that passed, in milliseconds. */
   readonly timeout: number;
 

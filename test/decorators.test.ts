@@ -19,7 +19,6 @@ import {
   asyncbackoff,
   asyncretry,
   Backoff,
-  type BackoffDecorator,
   currentAttempt,
   DeadlineExceededError,
 } from '../src/index.js';
@@ -822,13 +821,5 @@ describe('legacy (experimentalDecorators) method decorator', () => {
     await clock.tickAsync(1000);
     expect(((await outcome) as { rejected: AttemptTimeoutError }).rejected.attempt).toBe(3);
     expect(db.calls).toEqual([0, 150, 300]);
-  });
-});
-
-describe('decorator typing sanity (runtime shape)', () => {
-  it('BackoffDecorator is callable and has backoff', () => {
-    const decorator: BackoffDecorator = asyncretry(2);
-    expect(typeof decorator).toBe('function');
-    expect(Object.keys(decorator)).toContain('backoff');
   });
 });
