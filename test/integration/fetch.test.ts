@@ -291,6 +291,35 @@ describe('createFetch against node:http', { timeout: 2_000 }, () => {
     await expectNoSocketHeld(s);
   });
 
+  it('leaves the server with no open connection once the call is done (Connection: close)', async () => {
+    // With `Connection: close` the server ends every connection after its response, so pooled
+    // keep-alive sockets cannot hide anything: a connection still open afterwards would be one the
+    // client holds, such as a retried response whose endless body was never cancelled.
+    const s = await serve((_req, res, n) => {
+      res.setHeader('connection', 'close');
+      if (n === 1) {
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        res.write('partial'); // then nothing, ever
+      } else if (n === 2) {
+        res.writeHead(502);
+        const tick = setInterval(() => res.write('.'), 5); // an endless body
+        res.on('close', () => clearInterval(tick));
+      } else res.writeHead(200).end('ok');
+    });
+    const used = new Set<Socket>();
+    s.server.on('request', (req: http.IncomingMessage) => used.add(req.socket));
+    const http = createFetch({ pause: 0 });
+    const response = await http(s.url);
+    expect(await response.text()).toBe('ok');
+    expect(s.requests).toHaveLength(3);
+    expect(used.size).toBe(3);
+    // Every connection that carried a request closes by itself (no closeAllConnections here).
+    await Promise.all([...used].map((socket) => (socket.destroyed ? null : once(socket, 'close'))));
+    expect(s.inFlight).toBe(0);
+    // What may remain is a spare connection undici opened ahead of need, never used for a request.
+    for (const socket of s.sockets) expect(used.has(socket)).toBe(false);
+  });
+
   it("cancels everything on the caller's signal, mid-request", async () => {
     let reached!: () => void;
     const requestReached = new Promise<void>((resolve) => {
