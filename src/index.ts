@@ -61,6 +61,7 @@ export {
 } from './fetch.js';
 export type { BackoffOptions } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
+export { retry } from './retry.js';
 export type {
   BackoffStatistics,
   DelayContext,

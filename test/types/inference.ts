@@ -15,6 +15,7 @@ import {
   currentAttempt,
   DeadlineExceededError,
   RetryConditionError,
+  retry as retryOnce,
   TimeoutError,
 } from '../../src/index.js';
 
@@ -247,3 +248,24 @@ new RetryConditionError(1, 1, { cause: 1 });
 new TimeoutError('m', 1, { cause: null });
 // @ts-expect-error the attempt number is required
 new AttemptTimeoutError(1);
+
+// retry(fn, options): retryIf and onSuccess are typed from fn's result without annotations.
+{
+  interface Task {
+    status: 'run' | 'done' | 'failed';
+    id: string;
+  }
+  const getTask = async (): Promise<Task> => ({ status: 'done', id: 'x' });
+  const polled = retryOnce(getTask, {
+    retryIf: (task) => {
+      expectTypeOf(task).toEqualTypeOf<Task>();
+      return task.status === 'run';
+    },
+    onSuccess: (event) => {
+      expectTypeOf(event.result).toEqualTypeOf<Task>();
+    },
+  });
+  expectTypeOf(polled).toEqualTypeOf<Promise<Task>>();
+  // @ts-expect-error: a Task has no 'state'
+  retryOnce(getTask, { retryIf: (task) => task.state === 'run' });
+}

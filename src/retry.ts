@@ -1,0 +1,40 @@
+/**
+ * `retry(fn, options)`: one call under a one-off policy, with the function first so that
+ * TypeScript infers `retryIf`'s parameter and the hooks' result type from what `fn` returns.
+ */
+import { Backoff } from './backoff.js';
+import { describe } from './describe.js';
+import type { BackoffOptions } from './options.js';
+
+/**
+ * Calls `fn` under a policy built for this one call. The options are those of `Backoff`;
+ * `retryIf`, `onSuccess` and `returnLastResult` see `fn`'s result type without annotations.
+ *
+ * For calls made often, build one `Backoff` and share it: its options are validated once, and its
+ * statistics, timers and signal links are shared by every call.
+ *
+ * @throws TypeError or RangeError (rejects) for invalid options, as `new Backoff` does.
+ * @example
+ * ```ts
+ * // The polling decorator from the seeds: poll until the task leaves 'run', at most 10 tries.
+ * const task = await retry(() => api.task(id), {
+ *   retryIf: (task) => task.status === 'run', // `task` is typed from api.task
+ *   pause: 5_000,
+ *   maxTries: 10,
+ * });
+ * ```
+ */
+export function retry<R>(
+  fn: () => R | PromiseLike<R>,
+  options: BackoffOptions<R> = {},
+): Promise<R> {
+  if (typeof fn !== 'function')
+    return Promise.reject(new TypeError(`retry: 'fn' must be a function, got ${describe(fn)}`));
+  let backoff: Backoff<R>;
+  try {
+    backoff = new Backoff<R>(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return backoff.execute(fn);
+}
