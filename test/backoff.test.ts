@@ -15,27 +15,7 @@ import {
   DeadlineExceededError,
   TimeoutError,
 } from '../src/index.js';
-
-// Captured before any fake clock is installed: a real macrotask turn, after which Node has
-// reported any rejection left unhandled.
-const realSetImmediate = globalThis.setImmediate;
-const nextMacrotask = () => new Promise<void>((resolve) => realSetImmediate(resolve));
-
-// Everything time-related is faked except the microtask queues (queueMicrotask, nextTick): the
-// engine's "one microtask later" retry must stay a real microtask.
-const FAKED = [
-  'setTimeout',
-  'clearTimeout',
-  'setInterval',
-  'clearInterval',
-  'setImmediate',
-  'clearImmediate',
-  'Date',
-  'hrtime',
-  'performance',
-] as const;
-
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
+import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
 
 let clock: InstalledClock;
 beforeEach(() => {

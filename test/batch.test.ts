@@ -16,21 +16,8 @@ import {
   type GiveupEvent,
   tokenBucket,
 } from '../src/index.js';
+import { FAKED, type InstalledClock } from './support/clock.js';
 
-// Not nextTick/queueMicrotask: vitest itself needs them.
-const FAKED = [
-  'setTimeout',
-  'clearTimeout',
-  'setInterval',
-  'clearInterval',
-  'setImmediate',
-  'clearImmediate',
-  'Date',
-  'hrtime',
-  'performance',
-] as const;
-
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 let clock: InstalledClock;
 
 class TransientError extends Error {}

@@ -5,21 +5,7 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AttemptTimeoutError, Backoff, type BackoffOptions, currentAttempt } from '../src/index.js';
-
-const realSetImmediate = globalThis.setImmediate;
-const nextMacrotask = () => new Promise<void>((resolve) => realSetImmediate(resolve));
-
-const FAKED = [
-  'setTimeout',
-  'clearTimeout',
-  'setInterval',
-  'clearInterval',
-  'setImmediate',
-  'clearImmediate',
-  'Date',
-  'hrtime',
-  'performance',
-] as const;
+import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
 
 const originalAdd = EventTarget.prototype.addEventListener;
 const originalRemove = EventTarget.prototype.removeEventListener;
@@ -84,8 +70,6 @@ function listenerId(listener: unknown): number {
   }
   return id;
 }
-
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
 let clock: InstalledClock;
 

@@ -5,22 +5,9 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach } from 'vitest';
 import type { BackoffStatistics } from '../src/index.js';
+import { FAKED } from './support/clock.js';
 
 export type InstalledClock = ReturnType<typeof FakeTimers.install>;
-
-// Everything time-related is faked except queueMicrotask and nextTick: the engine's "one microtask
-// later" retry after a synchronous throw must stay a real microtask.
-const FAKED = [
-  'setTimeout',
-  'clearTimeout',
-  'setInterval',
-  'clearInterval',
-  'setImmediate',
-  'clearImmediate',
-  'Date',
-  'hrtime',
-  'performance',
-] as const;
 
 /** Installs a fake clock before each test of the calling file and uninstalls it after. */
 export function useFakeClock(): { readonly clock: InstalledClock } {

@@ -14,18 +14,7 @@ import {
   currentAttempt,
   DeadlineExceededError,
 } from '../src/index.js';
-
-const FAKED = [
-  'setTimeout',
-  'clearTimeout',
-  'setInterval',
-  'clearInterval',
-  'setImmediate',
-  'clearImmediate',
-  'Date',
-  'hrtime',
-  'performance',
-] as const;
+import { FAKED, type InstalledClock } from './support/clock.js';
 
 /** Raise with PROPERTY_RUNS=5000 for a deeper search. */
 const NUM_RUNS = Number(process.env.PROPERTY_RUNS ?? 100);
@@ -97,8 +86,6 @@ function toOptions(policy: Policy): BackoffOptions {
 }
 
 // ---- the harness ---------------------------------------------------------------------------------
-
-type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
 let clock: InstalledClock;
 let live: Map<EventTarget, Set<unknown>>;
