@@ -1,38 +1,3 @@
-/**
- * Batch benchmark (issue 4): 100,000 items, each call awaiting a 1 ms timer, 5% of the items failing
- * once (item i fails its first attempt iff i % 20 === 0), at most 100 in flight, retried at once
- * (pause 0). Compared in the same process:
- *
- *  - asyncbackoff: ONE `Backoff({ exceptions: [TransientError], maxTries: 2, pause: 0 })`, shared by
- *    every round, `backoff.map(items, work, { concurrency: 100 })`;
- *  - pool: a minimal hand-written pool (100 async workers pulling an index counter, retrying inline
- *    in a loop) — the reference;
- *  - p-map + p-retry: `pMap(items, (i) => pRetry(() => work(i), { retries: 1, minTimeout: 0 }),
- *    { concurrency: 100 })`;
- *  - cockatiel: `wrap(bulkhead(100, Infinity), retry(handleAll, { maxAttempts: 1, backoff: new
- *    ConstantBackoff(0) }))` (cockatiel's maxAttempts counts retries: 1 = 2 attempts), executed for
- *    every item at once and awaited with `Promise.all` (the bulkhead queues the rest), which is how
- *    a bulkhead is meant to be used.
- *
- * The pool is also run in a fresh child process that never loads asyncbackoff (for information: on
- * Node < 24, once asyncbackoff used AsyncLocalStorage, every promise in the process pays for V8
- * promise hooks, the in-process pool included).
- *
- * Method: a warm-up run of every case, then ROUNDS rounds; each round runs every case once, in an
- * order that rotates every round and is reversed every other round, with a forced GC before each
- * run. Reported: medians of wall time (performance.now) and of process CPU time (cpuUsage, all
- * threads). Every run is checked: results in order, N + N/20 calls.
- *
- * Run (any of):
- *   npx tsx benchmarks/batch.bench.ts [--quick] [--items=N] [--rounds=R]
- *   node --import tsx benchmarks/batch.bench.ts [--quick]
- *   npx -y node@24 --import tsx benchmarks/batch.bench.ts [--quick]
- *
- * `--quick`: 20,000 items, 3 rounds (a smoke test, not numbers). The process exits 0 whether the
- * targets pass or not (it is a report), 1 if a run returned wrong results.
- */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
@@ -40,6 +5,7 @@ import vm from 'node:vm';
 import type * as CockatielModule from 'cockatiel';
 import type pMapFn from 'p-map';
 import type pRetryFn from 'p-retry';
+import { cpuModel, median, srcHash, versionOf } from './support.js';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -164,35 +130,6 @@ async function startFreshPool(): Promise<{ round: () => Promise<Sample>; stop: (
     },
     stop: () => child.stdin!.end(),
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function cpuModel(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {}
-  return os.cpus()[0]?.model ?? 'unknown';
-}
-
-function srcHash(): string {
-  const dir = new URL('../src/', import.meta.url);
-  const hash = createHash('sha256');
-  for (const name of readdirSync(dir)
-    .filter((f) => f.endsWith('.ts'))
-    .sort())
-    hash.update(name).update(readFileSync(new URL(name, dir)));
-  return hash.digest('hex').slice(0, 12);
-}
-
-function versionOf(pkg: string): string {
-  const file = new URL(`../node_modules/${pkg}/package.json`, import.meta.url);
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 const loadBefore = os.loadavg()[0]!;

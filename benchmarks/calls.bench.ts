@@ -1,36 +1,8 @@
-/**
- * Happy-path cost of one call: ns per `await <retry library>(async () => 1)`, awaited one after
- * another, compared with a bare `await fn()` and with peer libraries.
- *
- * Run (any of):
- *   npx tsx benchmarks/calls.bench.ts [--quick]
- *   npm run bench -- [--quick]
- *   node --import tsx benchmarks/calls.bench.ts [--quick]
- *   npx -y node@24 --import tsx benchmarks/calls.bench.ts [--quick]
- *   bash benchmarks/run-all.sh [--quick]          # Node 20 (PATH's node) and Node 24
- *
- * The bare baseline is measured twice:
- *  - in a fresh child process that never imports asyncbackoff (nor any peer) and never touches
- *    AsyncLocalStorage. The targets are judged against this one.
- *  - in this process, after asyncbackoff ran. On Node < 24, AsyncLocalStorage is implemented with
- *    V8 promise hooks, which stay enabled once `als.run()` was called: from then on every promise
- *    in the process (the bare one included) is ~2.7x slower. A ratio against this baseline is
- *    therefore flattering to asyncbackoff; it is printed for information only. Node 24 uses
- *    AsyncContextFrame and has no such tax, so both baselines agree there.
- *
- * Method: per case, warm up (and calibrate n so one round takes ~TARGET_ROUND_MS), then run ROUNDS
- * rounds, interleaving the cases within each round; the result is the median of the rounds'
- * ns/call, timed with process.hrtime.bigint(). Each case gets its own freshly compiled loop
- * function so that no case pollutes another's inline caches.
- *
- * The output is a report: the process exits 0 whether the targets pass or not.
- */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type * as CockatielModule from 'cockatiel';
 import type pRetryFn from 'p-retry';
+import { cpuModel, median, srcHash, versionOf } from './support.js';
 
 type Call = () => Promise<unknown>;
 type Loop = (call: Call, n: number) => Promise<void>;
@@ -66,12 +38,6 @@ async function time(loop: Loop, call: Call, n: number): Promise<Sample> {
   const wall = Number(process.hrtime.bigint() - t0) / n;
   const c = process.cpuUsage(c0);
   return [wall, ((c.user + c.system) * 1000) / n];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 interface Case {
@@ -165,30 +131,6 @@ async function startFreshBare(): Promise<{ round: () => Promise<Sample>; stop: (
     },
     stop: () => child.stdin!.end(),
   };
-}
-
-function cpuModel(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) return m[1]!.trim();
-  } catch {}
-  return os.cpus()[0]?.model ?? 'unknown';
-}
-
-/** A short hash of src/*.ts, so that a result can be matched to the code it measured. */
-function srcHash(): string {
-  const dir = new URL('../src/', import.meta.url);
-  const hash = createHash('sha256');
-  for (const name of readdirSync(dir)
-    .filter((f) => f.endsWith('.ts'))
-    .sort())
-    hash.update(name).update(readFileSync(new URL(name, dir)));
-  return hash.digest('hex').slice(0, 12);
-}
-
-function versionOf(pkg: string): string {
-  const file = new URL(`../node_modules/${pkg}/package.json`, import.meta.url);
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 // The fresh baseline runs in a child process, one of its rounds after each round of the in-process
