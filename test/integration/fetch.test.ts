@@ -50,7 +50,7 @@ interface TestServer {
 const servers: TestServer[] = [];
 
 /** Starts a server on 127.0.0.1:0; `handler` gets the 1-based request number and the request body. */
-async function serve(handler: Handler): Promise<TestServer> {
+async function serve(handler: Handler, options: http.ServerOptions = {}): Promise<TestServer> {
   const sockets = new Set<Socket>();
   const state: TestServer = {
     url: '',
@@ -60,7 +60,7 @@ async function serve(handler: Handler): Promise<TestServer> {
     outcomes: [],
     sockets,
   };
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(options, (req, res) => {
     state.inFlight++;
     res.on('close', () => state.inFlight--);
     state.outcomes.push(closed(res));
@@ -295,6 +295,9 @@ describe('createFetch against node:http', { timeout: 2_000 }, () => {
     // With `Connection: close` the server ends every connection after its response, so pooled
     // keep-alive sockets cannot hide anything: a connection still open afterwards would be one the
     // client holds, such as a retried response whose endless body was never cancelled.
+    // A server that also drops connections which never send a request (undici opens a spare one
+    // ahead of need) within a few hundred ms, so the count can really reach zero.
+    const timeouts = { connectionsCheckingInterval: 50, headersTimeout: 300, requestTimeout: 300 };
     const s = await serve((_req, res, n) => {
       res.setHeader('connection', 'close');
       if (n === 1) {
@@ -305,7 +308,7 @@ describe('createFetch against node:http', { timeout: 2_000 }, () => {
         const tick = setInterval(() => res.write('.'), 5); // an endless body
         res.on('close', () => clearInterval(tick));
       } else res.writeHead(200).end('ok');
-    });
+    }, timeouts);
     const used = new Set<Socket>();
     s.server.on('request', (req: http.IncomingMessage) => used.add(req.socket));
     const http = createFetch({ pause: 0 });
@@ -316,8 +319,14 @@ describe('createFetch against node:http', { timeout: 2_000 }, () => {
     // Every connection that carried a request closes by itself (no closeAllConnections here).
     await Promise.all([...used].map((socket) => (socket.destroyed ? null : once(socket, 'close'))));
     expect(s.inFlight).toBe(0);
-    // What may remain is a spare connection undici opened ahead of need, never used for a request.
+    // What may remain is a spare connection undici opened ahead of need, never used for a request;
+    // the server's headers timeout closes it. Then the server-side connection count is zero.
     for (const socket of s.sockets) expect(used.has(socket)).toBe(false);
+    // (The server destroys it with a timeout error, so wait for 'close' alone, not events.once.)
+    await Promise.all(
+      [...s.sockets].map((socket) => new Promise((resolve) => socket.on('close', resolve))),
+    );
+    expect(s.sockets.size).toBe(0);
   });
 
   it("cancels everything on the caller's signal, mid-request", async () => {
