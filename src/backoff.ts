@@ -191,16 +191,7 @@ export class Backoff<TResult = unknown> {
  * signals (for wrappers such as `createFetch` that must add their own filters to a user's policy).
  */
 export function deriveBackoff<T>(base: Backoff<any>, overrides: Partial<Policy>): Backoff<T> {
-  const merged: { -readonly [K in keyof Policy]: Policy[K] } = {
-    ...base.core.policy,
-    ...overrides,
-  };
-  merged.hasHooks =
-    merged.onRetry !== undefined ||
-    merged.afterFailure !== undefined ||
-    merged.onGiveup !== undefined ||
-    merged.policy !== undefined;
-  const core = createCore(Object.freeze(merged));
+  const core = createCore(Object.freeze({ ...base.core.policy, ...overrides }));
   Object.assign(core, { stats: base.core.stats });
   const view = Object.create(Backoff.prototype) as Backoff<T>;
   Object.assign(view, { core, link: base.link, views: undefined });

@@ -302,14 +302,10 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     } catch (error) {
       // A synchronous throw: go through a microtask before any retry so that a function that
       // always throws cannot recurse this stack.
-      if (attempt.finished || this.settled) return;
-      this.endAttempt(attempt);
-      this.core.stats.errors++;
-      this.afterFailure('error', error, true);
+      this.onRejected(attempt, error, true);
       return;
     }
-    if (isThenable(value)) this.follow(attempt, value);
-    else this.onFulfilled(attempt, value);
+    this.follow(attempt, value);
   }
 
   private onFulfilled(attempt: Attempt, value: unknown): void {
@@ -577,33 +573,6 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.lastOutcome = outcome;
     policy.budget?.recordFailure(kind);
 
-    // Fast path: a plain policy with a constant pause.
-    if (!policy.hasHooks && policy.strategy === undefined && policy.retryAfter === undefined) {
-      if (kind === 'error' && !this.isRetriable(outcome)) return this.giveUp('not-retriable');
-      if (kind !== 'result' && policy.giveup !== undefined) {
-        let stop: boolean;
-        try {
-          stop = policy.giveup(outcome);
-        } catch (error) {
-          return this.fail(error);
-        }
-        if (stop) return this.giveUp('giveup');
-      }
-      if (this.attempts >= policy.maxTries) return this.giveUp('max-tries');
-      const delay = policy.pause;
-      const t = now();
-      if (delay > 0 ? t + delay >= this.deadlineAt : t >= this.deadlineAt)
-        return this.giveUp('deadline');
-      if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
-        this.core.stats.budgetRefusals++;
-        return this.giveUp('budget');
-      }
-      this.lastRetryKind = kind;
-      this.previousDelay = delay;
-      this.pause(delay, wasSync);
-      return;
-    }
-
     try {
       this.decide(kind, outcome, wasSync);
     } catch (error) {
@@ -620,7 +589,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     if (kind !== 'result' && policy.giveup !== undefined && policy.giveup(outcome))
       return this.giveUp('giveup');
 
-    let t = now();
+    const t = now();
     let delay: number | undefined;
     if (policy.policy !== undefined) {
       const elapsed = t - this.startedAt;
@@ -683,41 +652,62 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       }
     }
 
-    if (delay > 0 ? t + delay >= this.deadlineAt : t >= this.deadlineAt)
-      return this.giveUp('deadline');
+    if (this.crossesDeadline(delay, t)) return this.giveUp('deadline');
     if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
       this.core.stats.budgetRefusals++;
       return this.giveUp('budget');
     }
     this.lastRetryKind = kind;
     this.previousDelay = delay;
+    const runsAfterFailure = policy.afterFailure !== undefined && kind !== 'result';
+    if (!runsAfterFailure && policy.onRetry === undefined) return this.pause(delay, wasSync);
+    this.retryHooks(kind, error, result, delay, t, runsAfterFailure, wasSync);
+  }
 
-    const chosen = delay;
+  /** A pause of `delay` from `t` that would end at or after the deadline is not slept. */
+  private crossesDeadline(delay: number, t: number): boolean {
+    return delay > 0 ? t + delay >= this.deadlineAt : t >= this.deadlineAt;
+  }
+
+  /** Runs afterFailure, then onRetry, then the pause; hooks take time, so the deadline is checked again. */
+  private retryHooks(
+    kind: FailureKind,
+    error: unknown,
+    result: unknown,
+    delay: number,
+    t: number,
+    runsAfterFailure: boolean,
+    wasSync: boolean,
+  ): void {
+    const policy = this.core.policy;
     const afterHooks = () => {
-      // Hooks may have taken time: the pause still may not cross the deadline.
-      t = now();
-      if (chosen > 0 ? t + chosen >= this.deadlineAt : t >= this.deadlineAt)
-        return this.giveUp('deadline');
-      this.pause(chosen, wasSync);
+      if (this.crossesDeadline(delay, now())) return this.giveUp('deadline');
+      this.pause(delay, wasSync);
     };
     const onRetry = policy.onRetry;
-    const retryEvent = () => ({
-      attempt: this.attempts,
-      kind,
-      error,
-      result,
-      delay: chosen,
-      elapsed: t - this.startedAt,
-      remaining: this.deadlineAt - t,
-    });
     const runOnRetry =
       onRetry === undefined
         ? afterHooks
-        : () => this.hook('onRetry', onRetry, [retryEvent()], afterHooks);
-    if (policy.afterFailure !== undefined && kind !== 'result')
-      this.hook('afterFailure', policy.afterFailure, [error, this.attempts], runOnRetry);
-    else if (onRetry !== undefined) runOnRetry();
-    else this.pause(chosen, wasSync);
+        : () =>
+            this.hook(
+              'onRetry',
+              onRetry,
+              [
+                {
+                  attempt: this.attempts,
+                  kind,
+                  error,
+                  result,
+                  delay,
+                  elapsed: t - this.startedAt,
+                  remaining: this.deadlineAt - t,
+                },
+              ],
+              afterHooks,
+            );
+    if (runsAfterFailure)
+      this.hook('afterFailure', policy.afterFailure!, [error, this.attempts], runOnRetry);
+    else runOnRetry();
   }
 
   private pause(delay: number, wasSync: boolean): void {

@@ -608,7 +608,6 @@ export function createFetch(
     exceptions: Object.freeze([...policy.exceptions, NetworkFailure, HttpStatusError]),
     retryAfter,
     onRetry,
-    hasHooks: true,
   });
   const once = deriveBackoff<Response>(retrying, { maxTries: 1 });
   const maxTries = policy.maxTries;

@@ -138,8 +138,6 @@ export interface Policy {
   readonly budget: RetryBudget | undefined;
   readonly retryAfter: ((outcome: unknown, kind: FailureKind) => RetryAfterHint) | undefined;
   readonly maxRetryAfter: number;
-  /** True when a failure needs more than the plain pause-and-retry path. */
-  readonly hasHooks: boolean;
 }
 
 const KNOWN = new Set<string>([
@@ -316,11 +314,6 @@ export function normalizeOptions(
     budget,
     retryAfter: optionalFunction('retryAfter', options.retryAfter, where),
     maxRetryAfter,
-    hasHooks:
-      onRetry !== undefined ||
-      afterFailure !== undefined ||
-      onGiveup !== undefined ||
-      policy !== undefined,
   });
 }
 
