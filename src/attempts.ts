@@ -12,7 +12,7 @@
  * without `succeed()` or `fail()` is a `TypeError` at the next iteration; leaving the loop after
  * `fail(error)` rethrows `error`; leaving it without a report is a `TypeError`.
  */
-import type { Attempt } from './context.js';
+import { type Attempt, attemptStorage } from './context.js';
 import { type Core, Execution, type ManualDriver } from './engine.js';
 import type { AttemptTimeoutError } from './errors.js';
 import type { SignalLink } from './signals.js';
@@ -81,15 +81,17 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
   private final: { ok: boolean; value: unknown } | undefined = undefined;
   private begun = false;
 
-  constructor(core: Core, link: SignalLink | undefined, parent: Attempt | undefined) {
+  constructor(
+    core: Core,
+    link: SignalLink | undefined,
+    private readonly parent: Attempt | undefined,
+  ) {
     const execution = new Execution(core, link, noopFn, undefined, []);
     execution.driver = this;
     execution.resolve = (value) => this.finish(true, value);
     execution.reject = (error) => this.finish(false, error);
     this.execution = execution;
-    this.parent = parent;
   }
-  private readonly parent: Attempt | undefined;
 
   started(attempt: Attempt): void {
     this.current = new BlockAttemptImpl(attempt);
@@ -180,9 +182,9 @@ function noopFn(): void {}
 export function attemptsIterable(
   core: Core,
   link: SignalLink | undefined,
-  parent: () => Attempt | undefined,
 ): AsyncIterable<BlockAttempt> {
   return {
-    [Symbol.asyncIterator]: () => new AttemptIterator(core, link, parent()),
+    // The enclosing attempt, if any, is the one around the loop when it starts.
+    [Symbol.asyncIterator]: () => new AttemptIterator(core, link, attemptStorage.getStore()),
   };
 }

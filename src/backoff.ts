@@ -4,7 +4,6 @@
  */
 import { attemptsIterable, type BlockAttempt } from './attempts.js';
 import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
-import { attemptStorage } from './context.js';
 import { type Core, createCore, run } from './engine.js';
 import { type BackoffOptions, describe, normalizeOptions, type Policy } from './options.js';
 import { SignalLink } from './signals.js';
@@ -137,7 +136,7 @@ export class Backoff<TResult = unknown> {
    * ```
    */
   attempts(): AsyncIterable<BlockAttempt> {
-    return attemptsIterable(this.core, this.link, () => attemptStorage.getStore());
+    return attemptsIterable(this.core, this.link);
   }
 
   /**

@@ -104,11 +104,6 @@ export class FifoTimerQueue {
     }
   }
 
-  /** True while a timer is armed; for tests and leak checks. */
-  get armed(): boolean {
-    return this.timer !== undefined;
-  }
-
   private arm(at: number, current: number): void {
     // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
     // for less than 1 ms, and re-arm in `fire` if the head is not due yet.

@@ -15,9 +15,8 @@ export interface Cancellable {
   linkNext: Cancellable | null;
 }
 
-const NOT_ABORTED: unique symbol = Symbol('not aborted');
-export type NotAborted = typeof NOT_ABORTED;
-export { NOT_ABORTED };
+/** What {@link SignalLink.abortedReason} returns when no signal is aborted (a reason may be anything). */
+export const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
 export class SignalLink {
   private head: Cancellable | null = null;
@@ -60,11 +59,6 @@ export class SignalLink {
       this.releasePending = true;
       afterTurn(this.release);
     }
-  }
-
-  /** True while listeners are attached; for tests and leak checks. */
-  get attached(): boolean {
-    return this.listening;
   }
 
   private readonly release = (): void => {
