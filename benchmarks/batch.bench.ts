@@ -1,3 +1,36 @@
+/**
+ * Batch benchmark (issue 4): 100,000 items, each call awaiting a 1 ms timer, 5% of the items failing
+ * once (item i fails its first attempt iff i % 20 === 0), at most 100 in flight, retried at once
+ * (pause 0). Compared in the same process:
+ *
+ *  - asyncbackoff: ONE `Backoff({ exceptions: [TransientError], maxTries: 2, pause: 0 })`, shared by
+ *    every round, `backoff.map(items, work, { concurrency: 100 })`;
+ *  - pool: a minimal hand-written pool (100 async workers pulling an index counter, retrying inline
+ *    in a loop) — the reference;
+ *  - p-map + p-retry: `pMap(items, (i) => pRetry(() => work(i), { retries: 1, minTimeout: 0 }),
+ *    { concurrency: 100 })`;
+ *  - cockatiel: `wrap(bulkhead(100, Infinity), retry(handleAll, { maxAttempts: 1, backoff: new
+ *    ConstantBackoff(0) }))` (cockatiel's maxAttempts counts retries: 1 = 2 attempts), executed for
+ *    every item at once and awaited with `Promise.all` (the bulkhead queues the rest), which is how
+ *    a bulkhead is meant to be used.
+ *
+ * The pool is also run in a fresh child process that never loads asyncbackoff (for information: on
+ * Node < 24, once asyncbackoff used AsyncLocalStorage, every promise in the process pays for V8
+ * promise hooks, the in-process pool included).
+ *
+ * Method: a warm-up run of every case, then ROUNDS rounds; each round runs every case once, in an
+ * order that rotates every round and is reversed every other round, with a forced GC before each
+ * run. Reported: medians of wall time (performance.now) and of process CPU time (cpuUsage, all
+ * threads). Every run is checked: results in order, N + N/20 calls.
+ *
+ * Run (any of):
+ *   npx tsx benchmarks/batch.bench.ts [--quick] [--items=N] [--rounds=R]
+ *   node --import tsx benchmarks/batch.bench.ts [--quick]
+ *   npx -y node@24 --import tsx benchmarks/batch.bench.ts [--quick]
+ *
+ * `--quick`: 20,000 items, 3 rounds (a smoke test, not numbers). The process exits 0 whether the
+ * targets pass or not (it is a report), 1 if a run returned wrong results.
+ */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
@@ -5,7 +38,15 @@ import vm from 'node:vm';
 import type * as CockatielModule from 'cockatiel';
 import type pMapFn from 'p-map';
 import type pRetryFn from 'p-retry';
-import { cpuModel, median, srcHash, versionOf } from './support.js';
+import {
+  cpuModel,
+  median,
+  peerPackages,
+  type Sample,
+  srcHash,
+  startChild,
+  versionOf,
+} from './support.js';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -64,8 +105,6 @@ const pool: Run = async (input) => {
   return results;
 };
 
-type Sample = [wall: number, cpu: number];
-
 /** Runs `run` over the first `n` items, checks the outcome, returns [wall ms, CPU ms]. */
 async function timeRun(run: Run, n: number, name: string): Promise<Sample> {
   const input = n === items.length ? items : items.slice(0, n);
@@ -106,38 +145,10 @@ if (POOL_CHILD) {
 
 // --- main mode -------------------------------------------------------------------------------------
 
-async function startFreshPool(): Promise<{ round: () => Promise<Sample>; stop: () => void }> {
-  const { spawn } = await import('node:child_process');
-  const { createInterface } = await import('node:readline');
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), '--pool-child', ...argv],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`the pool child exited (code ${child.exitCode})`);
-    return value;
-  };
-  const ready = await next();
-  if (ready !== 'ready') throw new Error(`the pool child said ${JSON.stringify(ready)}`);
-  return {
-    round: async () => {
-      child.stdin!.write('round\n');
-      const [wall, cpu] = (await next()).split(' ').map(Number);
-      return [wall!, cpu!];
-    },
-    stop: () => child.stdin!.end(),
-  };
-}
-
 const loadBefore = os.loadavg()[0]!;
-const fresh = await startFreshPool();
+const fresh = await startChild(fileURLToPath(import.meta.url), '--pool-child', argv);
 
-const modern = NODE_MAJOR >= 22;
-const pRetryPkg = modern ? 'p-retry' : 'p-retry-node20';
-const cockatielPkg = modern ? 'cockatiel' : 'cockatiel-node20';
+const { pRetry: pRetryPkg, cockatiel: cockatielPkg } = peerPackages();
 const pMap = ((await import('p-map')) as { default: typeof pMapFn }).default;
 const pRetry = ((await import(pRetryPkg as string)) as { default: typeof pRetryFn }).default;
 const imported = await import(cockatielPkg as string);

@@ -1,8 +1,43 @@
+/**
+ * Happy-path cost of one call: ns per `await <retry library>(async () => 1)`, awaited one after
+ * another, compared with a bare `await fn()` and with peer libraries.
+ *
+ * Run (any of):
+ *   npx tsx benchmarks/calls.bench.ts [--quick]
+ *   npm run bench -- [--quick]
+ *   node --import tsx benchmarks/calls.bench.ts [--quick]
+ *   npx -y node@24 --import tsx benchmarks/calls.bench.ts [--quick]
+ *   bash benchmarks/run-all.sh [--quick]          # Node 20 (PATH's node) and Node 24
+ *
+ * The bare baseline is measured twice:
+ *  - in a fresh child process that never imports asyncbackoff (nor any peer) and never touches
+ *    AsyncLocalStorage. The targets are judged against this one.
+ *  - in this process, after asyncbackoff ran. On Node < 24, AsyncLocalStorage is implemented with
+ *    V8 promise hooks, which stay enabled once `als.run()` was called: from then on every promise
+ *    in the process (the bare one included) is ~2.7x slower. A ratio against this baseline is
+ *    therefore flattering to asyncbackoff; it is printed for information only. Node 24 uses
+ *    AsyncContextFrame and has no such tax, so both baselines agree there.
+ *
+ * Method: per case, warm up (and calibrate n so one round takes ~TARGET_ROUND_MS), then run ROUNDS
+ * rounds, interleaving the cases within each round; the result is the median of the rounds'
+ * ns/call, timed with process.hrtime.bigint(). Each case gets its own freshly compiled loop
+ * function so that no case pollutes another's inline caches.
+ *
+ * The output is a report: the process exits 0 whether the targets pass or not.
+ */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type * as CockatielModule from 'cockatiel';
 import type pRetryFn from 'p-retry';
-import { cpuModel, median, srcHash, versionOf } from './support.js';
+import {
+  cpuModel,
+  median,
+  peerPackages,
+  type Sample,
+  srcHash,
+  startChild,
+  versionOf,
+} from './support.js';
 
 type Call = () => Promise<unknown>;
 type Loop = (call: Call, n: number) => Promise<void>;
@@ -29,7 +64,6 @@ function makeLoop(): Loop {
 }
 
 /** One round: [wall-clock ns per call (hrtime), process CPU ns per call (cpuUsage, all threads)]. */
-type Sample = [wall: number, cpu: number];
 
 async function time(loop: Loop, call: Call, n: number): Promise<Sample> {
   const c0 = process.cpuUsage();
@@ -105,42 +139,16 @@ if (BARE_CHILD) {
 
 // --- main mode ------------------------------------------------------------------------------------
 
-/** Starts the fresh bare child; resolves once it warmed up, with a function that runs one round. */
-async function startFreshBare(): Promise<{ round: () => Promise<Sample>; stop: () => void }> {
-  const { spawn } = await import('node:child_process');
-  const { createInterface } = await import('node:readline');
-  const self = fileURLToPath(import.meta.url);
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, self, '--bare-child', ...(QUICK ? ['--quick'] : [])],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`the bare child exited (code ${child.exitCode})`);
-    return value;
-  };
-  const ready = await next();
-  if (ready !== 'ready') throw new Error(`the bare child said ${JSON.stringify(ready)}`);
-  return {
-    round: async () => {
-      child.stdin!.write('round\n');
-      const [wall, cpu] = (await next()).split(' ').map(Number);
-      return [wall!, cpu!];
-    },
-    stop: () => child.stdin!.end(),
-  };
-}
-
 // The fresh baseline runs in a child process, one of its rounds after each round of the in-process
 // cases (this process waits idle meanwhile), so both see the same machine load.
 const loadBefore = os.loadavg()[0]!;
-const fresh = await startFreshBare();
+const fresh = await startChild(
+  fileURLToPath(import.meta.url),
+  '--bare-child',
+  QUICK ? ['--quick'] : [],
+);
 
-const modern = NODE_MAJOR >= 22;
-const pRetryPkg = modern ? 'p-retry' : 'p-retry-node20';
-const cockatielPkg = modern ? 'cockatiel' : 'cockatiel-node20';
+const { pRetry: pRetryPkg, cockatiel: cockatielPkg } = peerPackages();
 const imported = await import(cockatielPkg as string);
 const cockatiel = (imported.retry ? imported : imported.default) as typeof CockatielModule;
 const pRetry = ((await import(pRetryPkg as string)) as { default: typeof pRetryFn }).default;
