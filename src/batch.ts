@@ -168,8 +168,7 @@ export function runBatch<T, R>(
   };
 
   // Async iterators must not be asked for the next item before the previous answer arrived.
-  const pull = async (): Promise<IteratorResult<T>> => {
-    if (!isAsync) return (iterator as Iterator<T>).next();
+  const pullAsync = (): Promise<IteratorResult<T>> => {
     const next = pulling.then(() =>
       // Once the batch stopped, the source is asked for nothing more.
       controller.signal.aborted
@@ -184,7 +183,8 @@ export function runBatch<T, R>(
     while (!stopped && !exhausted && !controller.signal.aborted) {
       let step: IteratorResult<T>;
       try {
-        step = await pull();
+        // A sync source is read in place: no promise and no await per item.
+        step = isAsync ? await pullAsync() : (iterator as Iterator<T>).next();
       } catch (error) {
         // The input itself failed: that ends the batch, whatever the mode.
         stop(error);
