@@ -119,7 +119,9 @@ function runUnbounded(
   core.stats.attempts++;
   let value: unknown;
   try {
-    value = attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args);
+    value = core.policy.context
+      ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
+      : Reflect.apply(fn, thisArg, args);
   } catch (error) {
     const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
     return execution.deferred(() => execution.report(attempt, 'error', error, true));
@@ -298,7 +300,9 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     }
     let value: unknown;
     try {
-      value = attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args);
+      value = core.policy.context
+        ? attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args)
+        : Reflect.apply(this.fn, this.thisArg, this.args);
     } catch (error) {
       // A synchronous throw: go through a microtask before any retry so that a function that
       // always throws cannot recurse this stack.

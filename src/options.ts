@@ -114,6 +114,20 @@ export interface BackoffOptions<TResult = unknown> {
    * @defaultValue `Infinity` (bounded by the deadline)
    */
   maxRetryAfter?: number | undefined;
+  /**
+   * Carry each attempt through `AsyncLocalStorage`, so that `currentAttempt()` finds it (after
+   * awaits too) and executions started inside it inherit its signal and remaining time.
+   *
+   * `false` runs the function without entering an async context. `currentAttempt()` inside it
+   * then returns the enclosing attempt, if any, and nested executions bound themselves only by
+   * that. This instance still inherits from an enclosing attempt. Use it for hot calls that need
+   * neither: on Node 24 it saves the two context frames `AsyncLocalStorage.run` builds per call
+   * (about half the cost of an unbounded call), and on Node 20 and 22 a process whose instances
+   * all set it never turns on the promise hooks that AsyncLocalStorage installs there, which
+   * slow every promise in the process.
+   * @defaultValue `true`
+   */
+  context?: boolean | undefined;
 }
 
 /** The validated form the engine reads. */
@@ -138,6 +152,7 @@ export interface Policy {
   readonly budget: RetryBudget | undefined;
   readonly retryAfter: ((outcome: unknown, kind: FailureKind) => RetryAfterHint) | undefined;
   readonly maxRetryAfter: number;
+  readonly context: boolean;
 }
 
 const KNOWN = new Set<string>([
@@ -160,6 +175,7 @@ const KNOWN = new Set<string>([
   'budget',
   'retryAfter',
   'maxRetryAfter',
+  'context',
 ]);
 
 function optionalTime(
@@ -273,6 +289,10 @@ export function normalizeOptions(
       `${where}: 'maxRetryAfter' must be >= 0 ms, got ${describe(maxRetryAfter)}`,
     );
 
+  const context = options.context ?? true;
+  if (typeof context !== 'boolean')
+    throw new TypeError(`${where}: 'context' must be a boolean, got ${describe(context)}`);
+
   const budget = options.budget;
   if (
     budget !== undefined &&
@@ -314,6 +334,7 @@ export function normalizeOptions(
     budget,
     retryAfter: optionalFunction('retryAfter', options.retryAfter, where),
     maxRetryAfter,
+    context,
   });
 }
 

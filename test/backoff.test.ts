@@ -2,6 +2,8 @@
  * The engine's rules (API.md, "Exact semantics" 1–7), exercised through the public API only and
  * driven by a fake clock, so every time in here is exact.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
@@ -1208,6 +1210,82 @@ describe('currentAttempt()', () => {
     await clock.tickAsync(10);
     expect(ctx!.signal.aborted).toBe(true);
     expect(ctx!.signal.reason).toBe(result.error);
+  });
+});
+
+describe('context: false', () => {
+  it('runs fn outside any attempt context: currentAttempt() is undefined there, after awaits too', async () => {
+    const backoff = new Backoff({ context: false, retryAll: true, maxTries: 2 });
+    const seen: unknown[] = [];
+    const result = track(
+      backoff.execute(async () => {
+        seen.push(currentAttempt());
+        await null;
+        seen.push(currentAttempt());
+        if (seen.length < 4) throw new TransientError('again');
+        return 'ok';
+      }),
+    );
+    await flushMicrotasks();
+    expect(result.value).toBe('ok');
+    expect(seen).toEqual([undefined, undefined, undefined, undefined]);
+    expect(backoff.statistics).toMatchObject({ attempts: 2, errors: 1, successes: 1 });
+  });
+
+  it('still bounds the attempt: a timeout moves on and the late result is dropped', async () => {
+    const backoff = new Backoff({
+      context: false,
+      attemptTimeout: 20,
+      maxTries: 2,
+      retryAll: true,
+    });
+    let calls = 0;
+    const result = track(
+      backoff.execute(() => {
+        calls++;
+        return calls === 1 ? new Promise((resolve) => setTimeout(resolve, 100, 'late')) : 'second';
+      }),
+    );
+    await clock.tickAsync(20);
+    expect(result.value).toBe('second');
+    expect(backoff.statistics).toMatchObject({ attempts: 2, timeouts: 1 });
+  });
+
+  it('code inside sees the enclosing attempt, and the instance still inherits its expiry', async () => {
+    const outer = new Backoff({ attemptTimeout: 50, maxTries: 1 });
+    const inner = new Backoff({ context: false, retryAll: true });
+    let outerAttempt: AttemptContext | undefined;
+    let seenInside: AttemptContext | undefined;
+    const outerResult = track(
+      outer.execute(async () => {
+        outerAttempt = currentAttempt();
+        return inner.execute(async () => {
+          await null;
+          seenInside = currentAttempt();
+          return hang();
+        });
+      }),
+    );
+    await clock.tickAsync(50);
+    expect(seenInside).toBe(outerAttempt);
+    expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(outerResult.at).toBe(50);
+    expect(inner.statistics).toMatchObject({ attempts: 1, cancels: 1 });
+  });
+
+  it('never enables AsyncLocalStorage, so Node < 24 installs no promise hooks', () => {
+    const script = fileURLToPath(new URL('./support/context-off.ts', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    const out = JSON.parse(child.stdout) as { enabled: boolean | null; calls: number };
+    expect(out.calls).toBe(5);
+    // Node 24 implements AsyncLocalStorage without hooks and has no such flag.
+    if (out.enabled !== null) expect(out.enabled).toBe(false);
+  });
+
+  it('is accepted by the decorators', async () => {
+    const get = asyncretry(2, { context: false })(async () => currentAttempt());
+    await expect(get()).resolves.toBeUndefined();
   });
 });
 

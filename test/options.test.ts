@@ -261,6 +261,12 @@ const cases: Case[] = [
     error: TypeError,
     message: /returnLastResult.*boolean.*1/,
   },
+  {
+    title: "context 'off'",
+    options: { context: 'off' },
+    error: TypeError,
+    message: /'context'.*boolean.*'off'/,
+  },
   // maxRetryAfter
   {
     title: 'maxRetryAfter -1',
