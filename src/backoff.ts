@@ -25,13 +25,26 @@ import type { BackoffStatistics } from './types.js';
  * const save = db.wrap(saveUser);                         // same signature, now retried
  * ```
  */
+/** Who builds the next `Backoff`, so option errors name what the user called. */
+let site = 'Backoff';
+
+/** @internal `new Backoff(options)` whose option errors are prefixed with `where` (`asyncretry`, ...). */
+export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backoff<T> {
+  site = where;
+  try {
+    return new Backoff<T>(options);
+  } finally {
+    site = 'Backoff';
+  }
+}
+
 export class Backoff<TResult = unknown> {
   /** @internal */ readonly core: Core;
   /** @internal */ readonly link: SignalLink | undefined;
   private views: WeakMap<AbortSignal, Backoff<TResult>> | undefined = undefined;
 
   constructor(options?: BackoffOptions<TResult>) {
-    const policy = normalizeOptions(options);
+    const policy = normalizeOptions(options, site);
     this.core = createCore(policy);
     this.link = policy.signal === undefined ? undefined : new SignalLink([policy.signal]);
   }

@@ -3,7 +3,7 @@
  * ways: as a function wrapper, as a TC39 method decorator (TypeScript 5's default), and as a legacy
  * `experimentalDecorators` method decorator (NestJS and friends).
  */
-import { Backoff } from './backoff.js';
+import { type Backoff, backoffFor } from './backoff.js';
 import { type BackoffOptions, describe } from './options.js';
 import type { ErrorClass } from './types.js';
 
@@ -105,7 +105,7 @@ export function asyncbackoff<TResult = unknown>(
 ): BackoffDecorator<TResult>;
 export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
   if (args.length === 1 && isPlainOptions(args[0]))
-    return makeDecorator(new Backoff(args[0] as BackoffOptions), 'asyncbackoff');
+    return makeDecorator(backoffFor('asyncbackoff', args[0] as BackoffOptions), 'asyncbackoff');
   if (args.length < 2)
     throw new TypeError(
       `asyncbackoff: expected (attemptTimeout, deadline, pause?, ...exceptions, options?) or one options object, got ${args.length} argument(s)`,
@@ -129,7 +129,7 @@ export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
     exceptions: rest,
     ...(pause === undefined ? {} : { pause }),
   } as unknown as BackoffOptions;
-  return makeDecorator(new Backoff(options), 'asyncbackoff');
+  return makeDecorator(backoffFor('asyncbackoff', options), 'asyncbackoff');
 }
 
 /** Options of {@link asyncretry}. */
@@ -154,6 +154,10 @@ export function asyncretry<TResult = unknown>(
     throw new TypeError(
       `asyncretry: 'maxTries' must be an integer >= 1, got ${describe(maxTries)}`,
     );
+  if (!Number.isInteger(maxTries) || maxTries < 1)
+    throw new RangeError(
+      `asyncretry: 'maxTries' must be an integer >= 1, got ${describe(maxTries)}`,
+    );
   if (!isPlainOptions(options))
     throw new TypeError(`asyncretry: options must be an object, got ${describe(options)}`);
   if ('maxTries' in options)
@@ -162,7 +166,11 @@ export function asyncretry<TResult = unknown>(
     );
   const retryAll = options.retryAll ?? options.exceptions === undefined;
   return makeDecorator(
-    new Backoff<TResult>({ ...options, maxTries, retryAll } as BackoffOptions<TResult>),
+    backoffFor<TResult>('asyncretry', {
+      ...options,
+      maxTries,
+      retryAll,
+    } as BackoffOptions<TResult>),
     'asyncretry',
   );
 }

@@ -2,7 +2,7 @@
  * `retry(fn, options)`: one call under a one-off policy, with the function first so that
  * TypeScript infers `retryIf`'s parameter and the hooks' result type from what `fn` returns.
  */
-import { Backoff } from './backoff.js';
+import { type Backoff, backoffFor } from './backoff.js';
 import { describe } from './describe.js';
 import type { BackoffOptions } from './options.js';
 
@@ -32,7 +32,7 @@ export function retry<R>(
     return Promise.reject(new TypeError(`retry: 'fn' must be a function, got ${describe(fn)}`));
   let backoff: Backoff<R>;
   try {
-    backoff = new Backoff<R>(options);
+    backoff = backoffFor<R>('retry', options);
   } catch (error) {
     return Promise.reject(error);
   }

@@ -390,12 +390,15 @@ const cases: Case[] = [
 describe('option validation: new Backoff(options)', () => {
   it.each(cases)('$title → $error.name', ({ options, error, message }) => {
     expectThrow(() => new Backoff(bad(options)), error, message);
+    expect(thrown(() => new Backoff(bad(options))).message).toMatch(/^Backoff: /);
   });
 });
 
 describe('option validation: asyncbackoff(options)', () => {
   it.each(cases)('$title → $error.name', ({ options, error, message }) => {
     expectThrow(() => asyncbackoff(bad(options)), error, message);
+    // The message names what the user called, not the class behind it.
+    expect(thrown(() => asyncbackoff(bad(options))).message).toMatch(/^asyncbackoff: /);
   });
 });
 
@@ -404,6 +407,7 @@ describe('option validation: asyncretry(3, options)', () => {
     '$title → $error.name',
     ({ options, error, message }) => {
       expectThrow(() => asyncretry(3, bad(options)), error, message);
+      expect(thrown(() => asyncretry(3, bad(options))).message).toMatch(/^asyncretry: /);
     },
   );
 });
@@ -435,6 +439,7 @@ describe('option validation: asyncbackoff positional (attemptTimeout, deadline, 
     [[100, 1000, 0, { maxTries: 3 }, TypeError], TypeError, /exceptions\[0\].*object/],
   ] as const)('asyncbackoff(%o) → %o', (args, error, message) => {
     expectThrow(() => (asyncbackoff as any)(...args), error, message);
+    expect(thrown(() => (asyncbackoff as any)(...args)).message).toMatch(/^asyncbackoff: /);
   });
 
   it.each([
@@ -490,6 +495,10 @@ describe('asyncretry(maxTries, options)', () => {
     ['Infinity', Number.POSITIVE_INFINITY, RangeError, /maxTries.*got Infinity/],
   ] as const)('asyncretry(%s) → %o', (_, value, error, message) => {
     expectThrow(() => asyncretry(bad(value)), error, message);
+    // maxTries is required here, so "or null" would be wrong advice.
+    expect(thrown(() => asyncretry(bad(value))).message).toMatch(
+      /^asyncretry: 'maxTries' must be an integer >= 1, got /,
+    );
   });
 
   it('asyncretry(3, { maxTries: 2 }) → TypeError naming maxTries', () => {

@@ -38,6 +38,7 @@ describe('retry(fn, options)', () => {
 
   it('rejects (rather than throws) for invalid options and a non-function', async () => {
     await expect(retry(async () => 1, { maxTries: 0 })).rejects.toThrow(RangeError);
+    await expect(retry(async () => 1, { pause: -1 })).rejects.toThrow(/^retry: 'pause'/);
     await expect(retry('nope' as never)).rejects.toThrow(/'fn' must be a function/);
   });
 });
