@@ -44,7 +44,8 @@ type Loop = (call: Call, n: number) => Promise<void>;
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
-const BARE_CHILD = argv.includes('--bare-child');
+/** Set in a child process: which one case it measures (see "child modes" below). */
+const CHILD = argv.find((a) => a.startsWith('--child='))?.slice('--child='.length);
 const ROUNDS = QUICK ? 5 : 11;
 const TARGET_ROUND_MS = QUICK ? 40 : 120;
 const WARMUP_MS = QUICK ? 150 : 500;
@@ -121,12 +122,30 @@ function medians(samples: Sample[]): Sample {
   return [median(samples.map((x) => x[0])), median(samples.map((x) => x[1]))];
 }
 
-// --- child mode: the bare call only; nothing else is ever loaded here ------------------------------
+// --- child modes: one case each, in a process that loads nothing else -----------------------------
+// --child=bare: the bare call; nothing but node is loaded. The targets' baseline.
+// --child=lean: a no-limits call with `context: false`; asyncbackoff is loaded but never enables
+//   AsyncLocalStorage, so on Node < 24 this process has no promise hooks.
+// --child=floor: `als.run(store, fn)` alone, what carrying a context costs at the least. In its
+//   own process because on Node 24 a second AsyncLocalStorage here would add its key to every
+//   context frame the engine's cases copy, and slow them down.
 // Protocol on stdin/stdout, one line each: the child warms up and prints "ready"; for every "round"
 // it reads, it runs one round and prints its ns/call; it exits when stdin closes.
 
-if (BARE_CHILD) {
-  const c = makeCase('bare', async () => 1);
+if (CHILD !== undefined) {
+  const f = async () => 1;
+  let call: Call = f;
+  if (CHILD === 'lean') {
+    const { Backoff } = await import('../src/index.js');
+    const lean = new Backoff({ exceptions: [Error], maxTries: 3, context: false });
+    call = () => lean.execute(f);
+  } else if (CHILD === 'floor') {
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    const als = new AsyncLocalStorage<object>();
+    const store = {};
+    call = () => als.run(store, f);
+  } else if (CHILD !== 'bare') throw new Error(`unknown --child=${CHILD}`);
+  const c = makeCase('child', call);
   await warmUp(c);
   process.stdout.write('ready\n');
   const { createInterface } = await import('node:readline');
@@ -142,11 +161,11 @@ if (BARE_CHILD) {
 // The fresh baseline runs in a child process, one of its rounds after each round of the in-process
 // cases (this process waits idle meanwhile), so both see the same machine load.
 const loadBefore = os.loadavg()[0]!;
-const fresh = await startChild(
-  fileURLToPath(import.meta.url),
-  '--bare-child',
-  QUICK ? ['--quick'] : [],
-);
+const child = (kind: string) =>
+  startChild(fileURLToPath(import.meta.url), `--child=${kind}`, QUICK ? ['--quick'] : []);
+const fresh = await child('bare');
+const leanChild = await child('lean');
+const floorChild = await child('floor');
 
 const { pRetry: pRetryPkg, cockatiel: cockatielPkg } = peerPackages();
 const imported = await import(cockatielPkg as string);
@@ -163,6 +182,7 @@ const signal = longLived.signal;
 const full = new Backoff({ attemptTimeout: 1000, deadline: 5000, exceptions: [Error] });
 const fullView = full.withSignal(signal);
 const noLimits = new Backoff({ exceptions: [Error], maxTries: 3 });
+const noLimitsLean = new Backoff({ exceptions: [Error], maxTries: 3, context: false });
 
 const { retry, handleAll, ConstantBackoff, timeout, TimeoutStrategy, wrap } = cockatiel;
 const cockatielRetry = retry(handleAll, { maxAttempts: 3, backoff: new ConstantBackoff(0) });
@@ -177,6 +197,7 @@ const K = {
   full: 'asyncbackoff: attemptTimeout+deadline, withSignal(s) per call',
   fullView: 'asyncbackoff: attemptTimeout+deadline, view bound once',
   noLimits: 'asyncbackoff: no time limits, maxTries 3',
+  noLimitsLean: 'asyncbackoff: no time limits, maxTries 3, context: false',
   acx: 'abort-controller-x retry(signal, fn, {maxAttempts: 3})',
   cockatiel: 'cockatiel retry(handleAll, {maxAttempts: 3, ConstantBackoff(0)})',
   cockatielWrapped: 'cockatiel wrap(timeout 5000, retry, timeout 1000), signal',
@@ -189,6 +210,7 @@ const cases: Case[] = [
   makeCase(K.full, () => full.withSignal(signal).execute(fn)),
   makeCase(K.fullView, () => fullView.execute(fn)),
   makeCase(K.noLimits, () => noLimits.execute(fn)),
+  makeCase(K.noLimitsLean, () => noLimitsLean.execute(fn)),
   makeCase(K.acx, () => acxRetry(signal, fn, { maxAttempts: 3 })),
   makeCase(K.cockatiel, () => cockatielRetry.execute(fn)),
   makeCase(K.cockatielWrapped, () => cockatielWrapped.execute(fn, signal)),
@@ -196,14 +218,24 @@ const cases: Case[] = [
   makeCase(K.expBackoff, () => backOff(fn, { numOfAttempts: 3 })),
 ];
 
-const freshSamples = await measure(cases, fresh.round);
-fresh.stop();
+const leanSamples: Sample[] = [];
+const floorSamples: Sample[] = [];
+const freshSamples = await measure(cases, async () => {
+  leanSamples.push(await leanChild.round());
+  floorSamples.push(await floorChild.round());
+  return fresh.round();
+});
+for (const c of [fresh, leanChild, floorChild]) c.stop();
 const loadAfter = os.loadavg()[0]!;
 
+const LEAN_OWN = `${K.noLimitsLean} (own process)`;
+const FLOOR = 'AsyncLocalStorage.run(store, fn) alone (own process): the context floor';
 /** [wall, cpu] medians per case; index 0 is the fresh-process bare call. */
 const rowsData: { name: string; m: Sample }[] = [
   { name: 'bare `await fn()` (fresh child process)', m: medians(freshSamples) },
   ...cases.map((c) => ({ name: c.name, m: medians(c.samples) })),
+  { name: LEAN_OWN, m: medians(leanSamples) },
+  { name: FLOOR, m: medians(floorSamples) },
 ];
 const byName = new Map(rowsData.map((r) => [r.name, r.m]));
 const freshM = rowsData[0]!.m;
@@ -212,6 +244,8 @@ const inM = byName.get(K.bareIn)!;
 const ns = (key: keyof typeof K, kind: 0 | 1 = 0): number => byName.get(K[key])![kind];
 const bareFresh = freshM[0];
 const bareIn = inM[0];
+const leanOwn = byName.get(LEAN_OWN)!;
+const floor = byName.get(FLOOR)!;
 
 console.log(`asyncbackoff happy-path call benchmark${QUICK ? ' (--quick)' : ''}`);
 console.log(
@@ -310,5 +344,18 @@ for (const t of targets) {
   const cpu = t.value(1);
   console.log(
     `  ${t.pass(wall) ? 'PASS' : 'FAIL'}  ${t.name}: ${t.show(wall, 0)} [cpu: ${t.pass(cpu) ? 'PASS' : 'FAIL'}, ${t.show(cpu, 1)}]`,
+  );
+}
+console.log('');
+console.log(
+  'with context: false (no AsyncLocalStorage; currentAttempt() is not carried), for information:',
+);
+for (const k of [0, 1] as const) {
+  const label = k === 0 ? 'wall' : 'cpu';
+  console.log(
+    `  ${label}: in-process ${ns('noLimitsLean', k).toFixed(0)} ns = ${(ns('noLimitsLean', k) / freshM[k]).toFixed(2)}x bare, ` +
+      `own process ${leanOwn[k].toFixed(0)} ns = ${(leanOwn[k] / freshM[k]).toFixed(2)}x bare; ` +
+      `p-retry / own process = ${(ns('pRetry', k) / leanOwn[k]).toFixed(2)}; ` +
+      `AsyncLocalStorage.run alone ${floor[k].toFixed(0)} ns = ${(floor[k] / ns('pRetry', k)).toFixed(2)}x p-retry`,
   );
 }
