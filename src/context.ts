@@ -95,7 +95,8 @@ export { attemptStorage };
 
 /**
  * The attempt the calling code runs in, or `undefined` outside any attempt. Works after awaits
- * too, since it is carried by AsyncLocalStorage.
+ * too, since it is carried by AsyncLocalStorage. Attempts of an instance built with
+ * `context: false` are not carried: code inside them sees the enclosing attempt, if any.
  *
  * @example
  * ```ts

@@ -5,7 +5,13 @@
 import { Backoff } from '../../src/index.js';
 import { attemptStorage } from '../../src/storage.js';
 
-const bounded = new Backoff({ context: false, attemptTimeout: 5, deadline: 50, retryAll: true });
+// The deadline only bounds the run: one 5 ms attempt timeout, then a retry that succeeds.
+const bounded = new Backoff({
+  context: false,
+  attemptTimeout: 5,
+  deadline: 60_000,
+  retryAll: true,
+});
 const unbounded = new Backoff({ context: false, maxTries: 3, retryAll: true });
 let calls = 0;
 await unbounded.execute(async () => {
