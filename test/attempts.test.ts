@@ -11,7 +11,7 @@ import {
   DeadlineExceededError,
   type RetryEvent,
 } from '../src/index.js';
-import { now, stats, TransientError, track, useFakeClock } from './issue3-helpers.js';
+import { now, stats, TransientError, track, useFakeClock } from './support/harness.js';
 
 const t = useFakeClock();
 

@@ -20,7 +20,7 @@ import {
   TransientError,
   track,
   useFakeClock,
-} from './issue3-helpers.js';
+} from './support/harness.js';
 
 const t = useFakeClock();
 

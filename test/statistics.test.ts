@@ -14,7 +14,7 @@ import {
   track,
   useFakeClock,
   ZERO_STATS,
-} from './issue3-helpers.js';
+} from './support/harness.js';
 
 const t = useFakeClock();
 

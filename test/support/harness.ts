@@ -1,11 +1,11 @@
 /**
- * Shared helpers of the "issue 3" tests (strategies, policy, retry-if, hooks, attempts, statistics):
- * a fake clock that leaves the microtask queues real, promise tracking and scripted functions.
+ * Helpers shared by the policy tests (strategies, policy, retry-if, hooks, attempts, statistics): a
+ * fake clock that leaves the microtask queues real, promise tracking and scripted functions.
  */
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach } from 'vitest';
-import type { BackoffStatistics } from '../src/index.js';
-import { FAKED } from './support/clock.js';
+import type { BackoffStatistics } from '../../src/index.js';
+import { FAKED } from './clock.js';
 
 export type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
