@@ -55,6 +55,12 @@ export interface TimerNode {
 }
 
 /**
+ * How late (ms) a queue's timer may run before its verdicts wait for the poll phase. Node fires
+ * timers up to about a millisecond late on an idle loop; more than that means the loop is busy.
+ */
+const LATE_MS = 2;
+
+/**
  * Many deadlines of one fixed duration behind a single timer.
  *
  * All entries of one queue share the same duration and are added in time order, so they expire
@@ -70,7 +76,7 @@ export class FifoTimerQueue {
   private tail: TimerNode | null = null;
   private timer: Timer | undefined = undefined;
   private releasePending = false;
-  /** While expiries run, pushes must not arm: `fire` re-arms for the head when it is done. */
+  /** From the timer until expiries have run, pushes must not arm: expiry re-arms for the head. */
   private firing = false;
 
   constructor(readonly duration: number) {}
@@ -106,7 +112,7 @@ export class FifoTimerQueue {
 
   private arm(at: number, current: number): void {
     // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
-    // for less than 1 ms, and re-arm in `fire` if the head is not due yet.
+    // for less than 1 ms, and re-arm after expiry if the head is not due yet.
     this.timer = startSharedTimer(this.fire, Math.max(1, Math.ceil(at - current)));
   }
 
@@ -121,6 +127,22 @@ export class FifoTimerQueue {
   private readonly fire = (): void => {
     this.timer = undefined;
     const at = now();
+    if (this.head !== null && at - this.head.tExpiresAt > LATE_MS) {
+      // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
+      // I/O that has already arrived, so judging now would time out attempts whose responses are
+      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
+      this.firing = true;
+      afterTurn(this.expire);
+      return;
+    }
+    this.expireUntil(at);
+  };
+
+  private readonly expire = (): void => {
+    this.expireUntil(now());
+  };
+
+  private expireUntil(at: number): void {
     this.firing = true;
     try {
       let head = this.head;
@@ -134,5 +156,5 @@ export class FifoTimerQueue {
       this.firing = false;
     }
     if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
-  };
+  }
 }

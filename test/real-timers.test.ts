@@ -3,6 +3,8 @@
  * fire on the real event loop with small durations. Bounds are generous; every test awaits the
  * execution itself rather than sleeping.
  */
+import { once } from 'node:events';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   type AttemptContext,
@@ -152,5 +154,65 @@ describe('on real timers', () => {
     // The engine's timers are released by the end of the turn in which it settled.
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(activeTimeouts()).toBeLessThanOrEqual(baseline);
+  });
+});
+
+describe('on a saturated event loop', () => {
+  /** Keeps the event loop busy for `ms`, as a CPU-bound request handler would. */
+  function block(ms: number): void {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {}
+  }
+
+  /** A connected loopback socket pair: what the server writes lands in the client's buffer at once. */
+  async function socketPair(): Promise<{ client: net.Socket; peer: net.Socket; close(): void }> {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = once(server, 'connection');
+    const client = net.connect(port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = (await accepted) as [net.Socket];
+    return {
+      client,
+      peer,
+      close() {
+        client.destroy();
+        peer.destroy();
+        server.close();
+      },
+    };
+  }
+
+  it.each([
+    ['attemptTimeout', { attemptTimeout: 20, maxTries: 1 }],
+    ['deadline', { deadline: 20 }],
+  ] as const)(
+    'a %s that ran late does not beat a response that had already arrived',
+    async (_, options) => {
+      const { client, peer, close } = await socketPair();
+      try {
+        const backoff = new Backoff(options);
+        const reply = backoff.execute(
+          () =>
+            new Promise<string>((resolve) => client.once('data', (data) => resolve(String(data)))),
+        );
+        peer.write('pong'); // in the client's socket buffer from now on
+        block(60); // past the limit before the loop can read it
+        await expect(reply).resolves.toBe('pong');
+      } finally {
+        close();
+      }
+    },
+  );
+
+  it('an attempt that really runs late still times out, one event-loop phase later at most', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+    const result = timeRejection(backoff.execute(hang));
+    block(60);
+    const { error, ms } = await result;
+    expect(error).toBeInstanceOf(AttemptTimeoutError);
+    expect(ms).toBeLessThan(SLACK);
   });
 });
