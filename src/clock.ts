@@ -55,10 +55,24 @@ export interface TimerNode {
 }
 
 /**
- * How late (ms) a queue's timer may run before its verdicts wait for the poll phase. Node fires
- * timers up to about a millisecond late on an idle loop; more than that means the loop is busy.
+ * How late (ms) a queue's timer may run before its verdicts wait until after the poll phase (to the
+ * check phase). Node fires timers up to about a millisecond late on an idle loop; more than that
+ * means the loop is busy.
  */
 const LATE_MS = 2;
+
+/**
+ * Set by the first late timer of a timers phase, until the check phase. Every queue that fires in
+ * between waits as well, although its own timer may be less late: verdicts hand off to each other
+ * (an inner attempt leaves its end to the enclosing attempt's timer, an attempt timer to the
+ * deadline's), so they must all be judged in the same phase.
+ */
+let deferring = false;
+/** When `deferring` was set. Also makes a flag whose reset never ran (a fake clock uninstalled meanwhile) expire. */
+let deferringSince = 0;
+const stopDeferring = (): void => {
+  deferring = false;
+};
 
 /**
  * Many deadlines of one fixed duration behind a single timer.
@@ -127,10 +141,16 @@ export class FifoTimerQueue {
   private readonly fire = (): void => {
     this.timer = undefined;
     const at = now();
-    if (this.head !== null && at - this.head.tExpiresAt > LATE_MS) {
+    const phaseDeferring = deferring && Math.abs(at - deferringSince) <= LATE_MS;
+    if (phaseDeferring || (this.head !== null && at - this.head.tExpiresAt > LATE_MS)) {
       // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
       // I/O that has already arrived, so judging now would time out attempts whose responses are
       // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
+      if (!phaseDeferring) {
+        deferring = true;
+        deferringSince = at;
+        afterTurn(stopDeferring);
+      }
       this.firing = true;
       afterTurn(this.expire);
       return;

@@ -1213,6 +1213,79 @@ describe('currentAttempt()', () => {
   });
 });
 
+describe('on a late event loop (timers running more than 2 ms late)', () => {
+  // `clock.jump` moves the clock as a blocked event loop would: every timer due in between runs
+  // late, at the new time. An answer that "arrived" meanwhile is given right after the jump, before
+  // the check phase (`tickAsync(1)` runs the immediates), as Node reads I/O in the poll phase.
+
+  it('an attempt timeout waits for an answer that arrived while the loop was blocked', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+    let answer!: (value: string) => void;
+    const result = track(
+      backoff.execute(() => new Promise<string>((resolve) => (answer = resolve))),
+    );
+    clock.jump(30);
+    expect(result.status).toBe('pending');
+    answer('done');
+    await clock.tickAsync(1);
+    expect(result.value).toBe('done');
+    expect(backoff.statistics).toMatchObject({ timeouts: 0, successes: 1 });
+  });
+
+  it('without an answer the attempt still times out, in the same turn', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+    const result = track(backoff.execute(hang));
+    clock.jump(30);
+    await clock.tickAsync(1);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(result.at).toBe(31);
+  });
+
+  it('2 ms late or less, the verdict is given at once', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+    const result = track(backoff.execute(hang));
+    clock.jump(22);
+    await flushMicrotasks();
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(result.at).toBe(22);
+  });
+
+  it('a late deadline makes the less late attempt timer wait too, so the answer wins', async () => {
+    // The deadline timer runs 3 ms late, the attempt timer 2 ms: judged alone, the attempt timer
+    // would find the deadline passed and reject before the answer is read.
+    const backoff = new Backoff({ deadline: 100, attemptTimeout: 101, maxTries: 1 });
+    let answer!: (value: string) => void;
+    const result = track(
+      backoff.execute(() => new Promise<string>((resolve) => (answer = resolve))),
+    );
+    clock.jump(103);
+    answer('done');
+    await clock.tickAsync(1);
+    expect(result.value).toBe('done');
+  });
+
+  it('an inner attempt left to a late outer timer still times out once the outer has answered', async () => {
+    // The inner attempt (101 ms) ends with the outer one (100 ms): it leaves the verdict to the
+    // outer's timer. If the outer answers meanwhile, the inner must not be forgotten.
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
+    let answer!: (value: string) => void;
+    let innerResult: Tracked<never> | undefined;
+    const outerResult = track(
+      outer.execute(() => {
+        innerResult = track(inner.execute(hang));
+        return new Promise<string>((resolve) => (answer = resolve));
+      }),
+    );
+    clock.jump(103);
+    answer('done');
+    await clock.tickAsync(1);
+    expect(outerResult.value).toBe('done');
+    expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult!.at).toBe(104);
+  });
+});
+
 describe('context: false', () => {
   it('runs fn outside any attempt context: currentAttempt() is undefined there, after awaits too', async () => {
     const backoff = new Backoff({ context: false, retryAll: true, maxTries: 2 });

@@ -207,12 +207,17 @@ describe('on a saturated event loop', () => {
     },
   );
 
-  it('an attempt that really runs late still times out, one event-loop phase later at most', async () => {
+  it('an attempt that really runs late still times out, in the first turn after the block', async () => {
     const backoff = new Backoff({ attemptTimeout: 20, maxTries: 1 });
-    const result = timeRejection(backoff.execute(hang));
+    const result = backoff.execute(hang).catch((error: unknown) => ({
+      error,
+      at: performance.now(),
+    }));
     block(60);
-    const { error, ms } = await result;
+    const unblocked = performance.now();
+    const { error, at } = (await result) as { error: unknown; at: number };
     expect(error).toBeInstanceOf(AttemptTimeoutError);
-    expect(ms).toBeLessThan(SLACK);
+    // One timers phase and one check phase later; a busy CI machine may add a little.
+    expect(at - unblocked).toBeLessThan(50);
   });
 });

@@ -1,0 +1,110 @@
+/**
+ * The shared timer queue on its own, on a fake clock: one timer for many same-length deadlines,
+ * and what happens when that timer runs late (the event loop was blocked).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FifoTimerQueue, type TimerNode } from '../src/clock.js';
+import { type InstalledClock, installFakeClock } from './support/clock.js';
+
+let clock: InstalledClock;
+beforeEach(() => {
+  clock = installFakeClock();
+});
+afterEach(() => {
+  clock.uninstall();
+});
+
+/** A queue entry that logs `name@time` when it expires. */
+function entry(log: string[], name: string): TimerNode {
+  return {
+    tExpiresAt: 0,
+    tPrev: null,
+    tNext: null,
+    tLive: false,
+    onTimer(at) {
+      log.push(`${name}@${at}`);
+    },
+  };
+}
+
+/** Timers and immediates pending on the fake clock. */
+const pending = () => clock.countTimers();
+
+describe('FifoTimerQueue', () => {
+  it('expires entries in order, on time, behind one timer', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    queue.push(entry(log, 'a'), 0);
+    await clock.tickAsync(5);
+    queue.push(entry(log, 'b'), 5);
+    expect(pending()).toBe(1);
+    await clock.tickAsync(20);
+    expect(log).toEqual(['a@20', 'b@25']);
+  });
+
+  it('a removed entry never expires, and the drained queue releases its timer after the turn', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    const a = entry(log, 'a');
+    queue.push(a, 0);
+    queue.remove(a);
+    expect(pending()).toBe(2); // the timer, and the immediate that will release it
+    await clock.tickAsync(1);
+    expect(pending()).toBe(0);
+    await clock.tickAsync(50);
+    expect(log).toEqual([]);
+  });
+
+  it('run more than 2 ms late, it expires entries in the check phase, after I/O', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    queue.push(entry(log, 'a'), 0);
+    clock.jump(30); // to 30: the timer runs 10 ms late
+    expect(log).toEqual([]);
+    await clock.tickAsync(1);
+    expect(log).toEqual(['a@31']);
+  });
+
+  it('run 2 ms late or less, it expires entries at once', () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    queue.push(entry(log, 'a'), 0);
+    clock.jump(22); // to 22
+    expect(log).toEqual(['a@22']);
+  });
+
+  it('between a late timer and its expiry: a push arms nothing, a remove releases nothing, expiry re-arms', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    const b = entry(log, 'b');
+    queue.push(entry(log, 'a'), 0);
+    await clock.tickAsync(5);
+    queue.push(b, 5);
+    clock.jump(25); // to 30: a (due 20) and b (due 25) are overdue; both wait for the check phase
+    const inWindow = pending();
+    queue.push(entry(log, 'c'), 30); // due 50
+    queue.remove(b); // answered meanwhile
+    expect(pending()).toBe(inWindow);
+    await clock.tickAsync(1);
+    expect(log).toEqual(['a@31']);
+    expect(pending()).toBe(1); // re-armed for c
+    await clock.tickAsync(19);
+    expect(log).toEqual(['a@31', 'c@50']);
+  });
+
+  it('one late timer makes every queue firing in the same timers phase wait, however late it is', async () => {
+    const log: string[] = [];
+    const first = new FifoTimerQueue(20);
+    const second = new FifoTimerQueue(21);
+    first.push(entry(log, 'x'), 0);
+    second.push(entry(log, 'y'), 0);
+    clock.jump(23); // to 23: the first runs 3 ms late, the second only 2
+    expect(log).toEqual([]);
+    await clock.tickAsync(1);
+    expect(log).toEqual(['x@24', 'y@24']);
+    // The next timers phase decides afresh: on time, at once.
+    first.push(entry(log, 'z'), 24);
+    clock.jump(20); // to 44
+    expect(log).toEqual(['x@24', 'y@24', 'z@44']);
+  });
+});
