@@ -25,19 +25,6 @@ import type { BackoffStatistics } from './types.js';
  * const save = db.wrap(saveUser);                         // same signature, now retried
  * ```
  */
-/** Who builds the next `Backoff`, so option errors name what the user called. */
-let site = 'Backoff';
-
-/** @internal `new Backoff(options)` whose option errors are prefixed with `where` (`asyncretry`, ...). */
-export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backoff<T> {
-  site = where;
-  try {
-    return new Backoff<T>(options);
-  } finally {
-    site = 'Backoff';
-  }
-}
-
 export class Backoff<TResult = unknown> {
   /** @internal */ readonly core: Core;
   /** @internal */ readonly link: SignalLink | undefined;
@@ -51,7 +38,8 @@ export class Backoff<TResult = unknown> {
 
   /**
    * Calls `fn(...args)` under the policy and returns what it returns. Inside `fn`,
-   * `currentAttempt()` gives the attempt's signal, number and remaining time.
+   * `currentAttempt()` gives the attempt's signal, number and remaining time (unless the instance
+   * was built with `context: false`).
    *
    * @returns the first successful result.
    * @throws (rejects with) the last attempt's error, exactly as thrown; a `DeadlineExceededError`
@@ -155,7 +143,8 @@ export class Backoff<TResult = unknown> {
   /**
    * Runs `fn(item, index)` for every item through this instance, at most `concurrency` at a time,
    * pulling items lazily (an iterable of a million items holds no million promises). Results come
-   * in input order. Inside `fn`, `currentAttempt()` gives the attempt's signal as usual.
+   * in input order. Inside `fn`, `currentAttempt()` gives the attempt's signal as usual (unless
+   * the instance was built with `context: false`).
    *
    * @returns the results in input order; with `settled: true`, each item's outcome.
    * @throws (rejects with) the first final failure (`stopOnError`, the default: items in flight
@@ -195,6 +184,19 @@ export class Backoff<TResult = unknown> {
    */
   get statistics(): BackoffStatistics {
     return Object.freeze({ ...this.core.stats });
+  }
+}
+
+/** Who builds the next `Backoff`, so option errors name what the user called. */
+let site = 'Backoff';
+
+/** @internal `new Backoff(options)` whose option errors are prefixed with `where` (`asyncretry`, ...). */
+export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backoff<T> {
+  site = where;
+  try {
+    return new Backoff<T>(options);
+  } finally {
+    site = 'Backoff';
   }
 }
 

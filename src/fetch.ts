@@ -9,7 +9,7 @@
  * the last response is handed back as is (no throw on 4xx/5xx unless `throwOnStatus`).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { Backoff, deriveBackoff } from './backoff.js';
+import { Backoff, backoffFor, deriveBackoff } from './backoff.js';
 import { currentAttempt } from './context.js';
 import { exponential } from './delays.js';
 import { AttemptTimeoutError } from './errors.js';
@@ -550,7 +550,7 @@ export function createFetch(
     if (backoffOptions.pause === undefined)
       backoffOptions.pause = exponential({ initial: 100, max: 5_000, jitter: 'full' });
     if (backoffOptions.maxRetryAfter === undefined) backoffOptions.maxRetryAfter = 60_000;
-    base = new Backoff<Response>(backoffOptions as BackoffOptions<Response>);
+    base = backoffFor<Response>('createFetch', backoffOptions as BackoffOptions<Response>);
     fetchOptions = httpOptions as FetchOptions;
   }
   const config = normalizeFetchOptions(fetchOptions);
@@ -560,6 +560,10 @@ export function createFetch(
       throw new TypeError(
         `createFetch: the backoff's '${name}' names a method ('${policy[name]}'); method names only work on decorated methods`,
       );
+  if (!policy.context)
+    throw new TypeError(
+      "createFetch: 'context: false' is not supported: each attempt's request is cancelled through the attempt's signal, which only the attempt context carries",
+    );
 
   const userOnRetry = policy.onRetry as ((event: RetryEvent) => HookResult) | undefined;
   const userRetryAfter = policy.retryAfter;

@@ -75,6 +75,7 @@ describe('createFetch options', () => {
 
   it('validates the Backoff options of the options form like Backoff does', () => {
     expect(() => createFetch({ maxTries: 0 })).toThrow(RangeError);
+    expect(() => createFetch({ maxTries: 0 })).toThrow(/^createFetch: 'maxTries'/);
     expect(() => createFetch({ attemptTimeout: -1 })).toThrow("'attemptTimeout'");
     expect(() => createFetch({ foo: 1 } as never)).toThrow("unknown option 'foo'");
   });
@@ -90,6 +91,14 @@ describe('createFetch options', () => {
       'expected a Backoff or an options object, got 42',
     );
     expect(() => createFetch(new Backoff(), 'x' as never)).toThrow('options must be an object');
+  });
+
+  it('rejects context: false, in the options or on the Backoff: the request needs the attempt signal', () => {
+    expect(() => createFetch({ context: false })).toThrow(TypeError);
+    expect(() => createFetch({ context: false })).toThrow("'context: false' is not supported");
+    expect(() => createFetch(new Backoff({ context: false }))).toThrow(
+      "'context: false' is not supported",
+    );
   });
 
   it('rejects a Backoff whose hooks are method names', () => {
