@@ -68,11 +68,8 @@ const LATE_MS = 2;
  * deadline's), so they must all be judged in the same phase.
  */
 let deferring = false;
-/** When `deferring` was set. Also makes a flag whose reset never ran (a fake clock uninstalled meanwhile) expire. */
+/** When `deferring` was set; a flag older than one timers phase is stale (its check phase never ran). */
 let deferringSince = 0;
-const stopDeferring = (): void => {
-  deferring = false;
-};
 
 /**
  * Many deadlines of one fixed duration behind a single timer.
@@ -89,6 +86,10 @@ export class FifoTimerQueue {
   private head: TimerNode | null = null;
   private tail: TimerNode | null = null;
   private timer: Timer | undefined = undefined;
+  /** When the armed timer is due: how late it ran is measured from here, not from the head. */
+  private timerDueAt = 0;
+  /** The time a late timer fired at: its deferred expiry judges as of then. */
+  private firedAt = 0;
   private releasePending = false;
   /** From the timer until expiries have run, pushes must not arm: expiry re-arms for the head. */
   private firing = false;
@@ -127,7 +128,9 @@ export class FifoTimerQueue {
   private arm(at: number, current: number): void {
     // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
     // for less than 1 ms, and re-arm after expiry if the head is not due yet.
-    this.timer = startSharedTimer(this.fire, Math.max(1, Math.ceil(at - current)));
+    const delay = Math.max(1, Math.ceil(at - current));
+    this.timerDueAt = current + delay;
+    this.timer = startSharedTimer(this.fire, delay);
   }
 
   private readonly release = (): void => {
@@ -142,16 +145,17 @@ export class FifoTimerQueue {
     this.timer = undefined;
     const at = now();
     const phaseDeferring = deferring && Math.abs(at - deferringSince) <= LATE_MS;
-    if (phaseDeferring || (this.head !== null && at - this.head.tExpiresAt > LATE_MS)) {
+    if (phaseDeferring || at - this.timerDueAt > LATE_MS) {
       // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
       // I/O that has already arrived, so judging now would time out attempts whose responses are
-      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
+      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read, but
+      // as of now: the time spent reading I/O must not change the verdict.
       if (!phaseDeferring) {
         deferring = true;
         deferringSince = at;
-        afterTurn(stopDeferring);
       }
       this.firing = true;
+      this.firedAt = at;
       afterTurn(this.expire);
       return;
     }
@@ -159,7 +163,9 @@ export class FifoTimerQueue {
   };
 
   private readonly expire = (): void => {
-    this.expireUntil(now());
+    // The timers phase is over: later timers decide afresh.
+    deferring = false;
+    this.expireUntil(this.firedAt);
   };
 
   private expireUntil(at: number): void {

@@ -23,6 +23,8 @@ export interface AttemptContext {
 /** Something that stops when the attempt it runs in is aborted (a nested execution). */
 export interface AttemptChild {
   cancel(reason: unknown): void;
+  /** The attempt this child left its verdict to ended without an abort: judge it now. */
+  resumeHandoff(): void;
 }
 
 /**
@@ -43,6 +45,12 @@ export class Attempt implements AttemptContext, TimerNode {
   reason: unknown = undefined;
   private controller: AbortController | undefined = undefined;
   children: Set<AttemptChild> | undefined = undefined;
+  /**
+   * Nested executions whose attempt expired together with this one: they left the verdict to this
+   * attempt's timer. If this attempt ends without an abort (its answer was read first, on a late
+   * event loop), they are handed the verdict back.
+   */
+  handoffs: AttemptChild[] | undefined = undefined;
 
   constructor(
     /** The execution the attempt belongs to (set late by the unbounded fast path). */
@@ -75,10 +83,24 @@ export class Attempt implements AttemptContext, TimerNode {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
+    this.handoffs = undefined; // the children are cancelled below, with this reason
     const children = this.children;
     this.children = undefined;
     if (children !== undefined) for (const child of children) child.cancel(reason);
     this.controller?.abort(reason);
+  }
+
+  /** `child` leaves its attempt's verdict to this attempt's timer (see `handoffs`). */
+  handOff(child: AttemptChild): void {
+    if (this.handoffs === undefined) this.handoffs = [];
+    this.handoffs.push(child);
+  }
+
+  /** Hands their verdicts back to the children that left them to this attempt (see `handoffs`). */
+  resumeHandoffs(): void {
+    const handoffs = this.handoffs;
+    this.handoffs = undefined;
+    if (handoffs !== undefined) for (const child of handoffs) child.resumeHandoff();
   }
 
   addChild(child: AttemptChild): void {

@@ -184,6 +184,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   private previousDelay: number | undefined = undefined;
   private successValue: unknown = undefined;
   private conditionError: RetryConditionError | undefined = undefined;
+  /** The attempt whose verdict was left to the enclosing attempt's timer (see `onAttemptTimer`). */
+  private handedOff: Attempt | undefined = undefined;
 
   constructor(
     private readonly core: Core,
@@ -350,7 +352,11 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     const parent = this.parent;
     if (at >= this.deadlineAt && parent !== undefined && !parent.finished) {
       // The enclosing attempt's bound is reached at the same instant: its own timer cancels this
-      // execution with its reason, exactly as if it had fired first.
+      // execution with its reason, exactly as if it had fired first. Should that attempt end
+      // without an abort instead (its answer read first on a late event loop), it hands the
+      // verdict back.
+      this.handedOff = attempt;
+      parent.handOff(this);
       return;
     }
     const stats = this.core.stats;
@@ -460,8 +466,19 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.reject(reason);
   }
 
+  /** A parent attempt this execution left its verdict to ended without an abort. */
+  resumeHandoff(): void {
+    const attempt = this.handedOff;
+    this.handedOff = undefined;
+    if (attempt !== undefined && !attempt.finished && !this.settled)
+      this.onAttemptTimer(attempt, now());
+  }
+
   private endAttempt(attempt: Attempt): void {
     attempt.finished = true;
+    // Children that left their verdict to this attempt get it back, unless an abort follows at
+    // once (in the same call stack) and cancels them.
+    if (attempt.handoffs !== undefined) nextMicrotask(() => attempt.resumeHandoffs());
     this.core.attemptQueue?.remove(attempt);
     const stats = this.core.stats;
     stats.done++;

@@ -1284,6 +1284,30 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
     expect(innerResult!.at).toBe(104);
   });
+
+  it('an inner attempt that left its verdict to an outer one gets it back when the outer answers instead', async () => {
+    // The inner queue's timer runs first and on time enough to judge at once; it finds the outer
+    // bound passed and leaves the verdict to the outer's timer, which runs late and waits for the
+    // check phase, by when the outer has answered.
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
+    await inner.execute(async () => 'arms the inner timer for 101'); // then leaves it armed
+    let answer!: (value: string) => void;
+    let innerResult: Tracked<never> | undefined;
+    const outerResult = track(
+      outer.execute(() => {
+        innerResult = track(inner.execute(hang));
+        return new Promise<string>((resolve) => (answer = resolve));
+      }),
+    );
+    clock.jump(103); // the inner timer (armed first) runs 2 ms late, the outer's 3 ms
+    expect(innerResult!.status).toBe('pending');
+    answer('done');
+    await flushMicrotasks();
+    expect(outerResult.value).toBe('done');
+    expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult!.at).toBe(103);
+  });
 });
 
 describe('context: false', () => {

@@ -55,14 +55,28 @@ describe('FifoTimerQueue', () => {
     expect(log).toEqual([]);
   });
 
-  it('run more than 2 ms late, it expires entries in the check phase, after I/O', async () => {
+  it('run more than 2 ms late, it expires entries in the check phase, after I/O, as of when it ran', async () => {
     const log: string[] = [];
     const queue = new FifoTimerQueue(20);
     queue.push(entry(log, 'a'), 0);
     clock.jump(30); // to 30: the timer runs 10 ms late
     expect(log).toEqual([]);
+    await clock.tickAsync(1); // the check phase, at 31 on this clock
+    expect(log).toEqual(['a@30']);
+  });
+
+  it('lateness counts from when the timer was due, not from the head it finds', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    const a = entry(log, 'a');
+    queue.push(a, 0); // the timer is armed for 20
+    await clock.tickAsync(2);
+    queue.push(entry(log, 'b'), 2); // due 22
+    queue.remove(a); // the timer stays armed for 20
+    clock.jump(22); // to 24: 4 ms after the timer was due, though only 2 after b
+    expect(log).toEqual([]);
     await clock.tickAsync(1);
-    expect(log).toEqual(['a@31']);
+    expect(log).toEqual(['b@24']);
   });
 
   it('run 2 ms late or less, it expires entries at once', () => {
@@ -86,10 +100,10 @@ describe('FifoTimerQueue', () => {
     queue.remove(b); // answered meanwhile
     expect(pending()).toBe(inWindow);
     await clock.tickAsync(1);
-    expect(log).toEqual(['a@31']);
+    expect(log).toEqual(['a@30']);
     expect(pending()).toBe(1); // re-armed for c
     await clock.tickAsync(19);
-    expect(log).toEqual(['a@31', 'c@50']);
+    expect(log).toEqual(['a@30', 'c@50']);
   });
 
   it('one late timer makes every queue firing in the same timers phase wait, however late it is', async () => {
@@ -101,10 +115,10 @@ describe('FifoTimerQueue', () => {
     clock.jump(23); // to 23: the first runs 3 ms late, the second only 2
     expect(log).toEqual([]);
     await clock.tickAsync(1);
-    expect(log).toEqual(['x@24', 'y@24']);
+    expect(log).toEqual(['x@23', 'y@23']);
     // The next timers phase decides afresh: on time, at once.
     first.push(entry(log, 'z'), 24);
     clock.jump(20); // to 44
-    expect(log).toEqual(['x@24', 'y@24', 'z@44']);
+    expect(log).toEqual(['x@23', 'y@23', 'z@44']);
   });
 });
