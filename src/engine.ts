@@ -152,6 +152,30 @@ function runUnbounded(
   return execution.deferred(() => execution.follow(attempt, value));
 }
 
+/**
+ * Whether a timer still to run will end `attempt`, an enclosing attempt whose bound `at` has
+ * reached, so that the nested execution `child` may leave its verdict to it. The bound may be the
+ * attempt's own timeout, its execution's deadline, or inherited from further out: the walk goes
+ * up to the attempt whose timer enforces it, and gives up if an attempt on the way has finished
+ * (nothing will end it then). `child` is registered on every attempt on the way, so that whichever
+ * of them ends without an abort (its answer read first, on a late event loop) hands the verdict
+ * back.
+ */
+function leaveToEnclosing(attempt: Attempt, at: number, child: AttemptChild): boolean {
+  const chain: Attempt[] = [];
+  for (let current: Attempt | undefined = attempt; current !== undefined; ) {
+    const owner: unknown = current.owner;
+    if (current.finished || !(owner instanceof Execution)) return false;
+    chain.push(current);
+    if (owner.enforcesBound(current, at)) {
+      for (const link of chain) link.handOff(child);
+      return true;
+    }
+    current = owner.parent;
+  }
+  return false;
+}
+
 export class Execution implements TimerNode, AttemptChild, Cancellable {
   // Deadline-queue entry fields: the execution is its own entry.
   tExpiresAt = Number.POSITIVE_INFINITY;
@@ -168,7 +192,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
 
   private settled = false;
   private phase = Phase.Attempt;
-  private parent: Attempt | undefined = undefined;
+  /** The enclosing attempt, if this execution started inside one. */
+  parent: Attempt | undefined = undefined;
   private startedAt = 0;
   /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
   private deadlineAt = Number.POSITIVE_INFINITY;
@@ -350,13 +375,10 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       return;
     }
     const parent = this.parent;
-    if (at >= this.deadlineAt && parent !== undefined && !parent.finished) {
-      // The enclosing attempt's bound is reached at the same instant: its own timer cancels this
-      // execution with its reason, exactly as if it had fired first. Should that attempt end
-      // without an abort instead (its answer read first on a late event loop), it hands the
-      // verdict back.
+    if (at >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, at, this)) {
+      // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
+      // cancels this execution with its reason, exactly as if it had fired first.
       this.handedOff = attempt;
-      parent.handOff(this);
       return;
     }
     const stats = this.core.stats;
@@ -464,6 +486,11 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       attempt.abort(reason);
     }
     this.reject(reason);
+  }
+
+  /** Whether this execution's own timers will end `attempt` (one of its attempts) by `at`. */
+  enforcesBound(attempt: Attempt, at: number): boolean {
+    return (attempt.tLive && attempt.tExpiresAt <= at) || (this.tLive && this.tExpiresAt <= at);
   }
 
   /** A parent attempt this execution left its verdict to ended without an abort. */

@@ -1156,6 +1156,41 @@ describe('rule 7: nesting', () => {
       ['inner', 3],
     ]);
   });
+
+  it.each([
+    ['no limits of its own', {}],
+    ['a longer attempt timeout of its own', { attemptTimeout: 1000 }],
+  ] as const)(
+    'an inner attempt times out on its own when the middle execution (%s) is bounded only by an outer attempt that has answered',
+    async (_, midOptions) => {
+      // The middle attempt's bound (100) is inherited from the outer attempt, which answers at
+      // once. Nothing will end the middle attempt at 100 then, so the inner timeout (150) must not
+      // wait for it.
+      const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+      const mid = new Backoff({ ...midOptions, maxTries: 1 });
+      const inner = new Backoff({ attemptTimeout: 150, maxTries: 1 });
+      let innerResult: Tracked<never> | undefined;
+      const outerResult = track(
+        outer.execute(async () => {
+          void mid
+            .execute(() => {
+              innerResult = track(inner.execute(hang));
+              return hang();
+            })
+            .catch(() => {});
+          await null;
+          return 'outer done';
+        }),
+      );
+      await clock.tickAsync(150);
+      expect(outerResult.value).toBe('outer done');
+      expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
+      expect((innerResult!.error as AttemptTimeoutError).timeout).toBe(150);
+      expect(innerResult!.at).toBe(150);
+      expect(inner.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
+      await clock.tickAsync(1000); // let the middle execution end, if it has a limit
+    },
+  );
 });
 
 // ---- currentAttempt, withSignal, statistics, wrap, execute ------------------------------------------
