@@ -370,12 +370,15 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   /** Called by the attempt-timeout queue. */
   onAttemptTimer(attempt: Attempt, at: number): void {
     if (attempt.finished || this.settled) return;
-    if (at >= this.ownDeadlineAt) {
+    // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
+    // event loop, or when a verdict is handed back): whichever bound came first decides.
+    const due = Math.min(at, attempt.tExpiresAt);
+    if (due >= this.ownDeadlineAt) {
       this.onTimer(at);
       return;
     }
     const parent = this.parent;
-    if (at >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, at, this)) {
+    if (due >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, due, this)) {
       // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
       // cancels this execution with its reason, exactly as if it had fired first.
       this.handedOff = attempt;

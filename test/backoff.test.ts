@@ -1343,6 +1343,38 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
     expect(innerResult!.at).toBe(103);
   });
+
+  it('a late timer judges as of when the attempt came due: the bound that came first decides', async () => {
+    // outer 100 > mid 102 > inner 101. The inner timeout (due 101) comes after the outer bound
+    // (100) it inherits through mid, so it is the outer's to decide; mid's own 102 must not
+    // decide it merely because it is also overdue by the time the late timers run.
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const mid = new Backoff({ attemptTimeout: 102, maxTries: 1 });
+    const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
+    await inner.execute(async () => 'arms the inner timer first, as due order would');
+    let answer!: (value: string) => void;
+    let innerResult: Tracked<never> | undefined;
+    let midResult: Tracked<never> | undefined;
+    const outerResult = track(
+      outer.execute(() => {
+        midResult = track(
+          mid.execute(() => {
+            innerResult = track(inner.execute(hang));
+            return hang();
+          }),
+        );
+        return new Promise<string>((resolve) => (answer = resolve));
+      }),
+    );
+    clock.jump(103);
+    answer('done'); // the outer answers before the check phase: nothing cancels the others
+    await clock.tickAsync(1);
+    expect(outerResult.value).toBe('done');
+    expect((innerResult!.error as AttemptTimeoutError).timeout).toBe(101);
+    expect(inner.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
+    expect((midResult!.error as AttemptTimeoutError).timeout).toBe(102);
+    expect(mid.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
+  });
 });
 
 describe('context: false', () => {
