@@ -65,11 +65,18 @@ const LATE_MS = 2;
  * Set by the first late timer of a timers phase, until the check phase. Every queue that fires in
  * between waits as well, although its own timer may be less late: verdicts hand off to each other
  * (an inner attempt leaves its end to the enclosing attempt's timer, an attempt timer to the
- * deadline's), so they must all be judged in the same phase.
+ * deadline's), so they must all be judged together, in the order they came due.
  */
 let deferring = false;
 /** When `deferring` was set; a flag older than one timers phase is stale (its check phase never ran). */
 let deferringSince = 0;
+/**
+ * The `setImmediate` the check-phase expiry was scheduled with. If another is installed now (a
+ * fake clock was swapped), that expiry will never run: the deferral is abandoned and starts over.
+ */
+let deferredWith: unknown;
+/** The queues whose timers ran late in this timers phase, waiting for the check phase. */
+let deferredQueues: FifoTimerQueue[] = [];
 
 /**
  * Many deadlines of one fixed duration behind a single timer.
@@ -88,7 +95,7 @@ export class FifoTimerQueue {
   private timer: Timer | undefined = undefined;
   /** When the armed timer is due: how late it ran is measured from here, not from the head. */
   private timerDueAt = 0;
-  /** The time a late timer fired at: its deferred expiry judges as of then. */
+  /** When a late timer ran: its deferred expiry takes the entries due by then. */
   private firedAt = 0;
   private releasePending = false;
   /** From the timer until expiries have run, pushes must not arm: expiry re-arms for the head. */
@@ -144,28 +151,62 @@ export class FifoTimerQueue {
   private readonly fire = (): void => {
     this.timer = undefined;
     const at = now();
-    const phaseDeferring = deferring && Math.abs(at - deferringSince) <= LATE_MS;
+    const phaseDeferring =
+      deferring &&
+      Math.abs(at - deferringSince) <= LATE_MS &&
+      deferredWith === globalThis.setImmediate;
     if (phaseDeferring || at - this.timerDueAt > LATE_MS) {
       // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
       // I/O that has already arrived, so judging now would time out attempts whose responses are
-      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read, but
-      // as of now: the time spent reading I/O must not change the verdict.
+      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
       if (!phaseDeferring) {
+        // A stale list (its check phase never came) is judged with this one.
         deferring = true;
         deferringSince = at;
+        deferredWith = globalThis.setImmediate;
+        afterTurn(FifoTimerQueue.expireDeferred);
       }
       this.firing = true;
       this.firedAt = at;
-      afterTurn(this.expire);
+      deferredQueues.push(this);
       return;
     }
     this.expireUntil(at);
   };
 
-  private readonly expire = (): void => {
-    // The timers phase is over: later timers decide afresh.
+  /**
+   * The check phase after late timers: every overdue entry of the deferred queues, across queues,
+   * in the order they came due (as of when each queue's timer ran), so that the first bound to
+   * come due decides, as it would have on time.
+   */
+  private static readonly expireDeferred = (): void => {
     deferring = false;
-    this.expireUntil(this.firedAt);
+    const queues = deferredQueues;
+    deferredQueues = [];
+    try {
+      for (;;) {
+        let next: FifoTimerQueue | undefined;
+        let nextDue = Number.POSITIVE_INFINITY;
+        for (const queue of queues) {
+          const head = queue.head;
+          if (head !== null && head.tExpiresAt <= queue.firedAt && head.tExpiresAt < nextDue) {
+            next = queue;
+            nextDue = head.tExpiresAt;
+          }
+        }
+        if (next === undefined) break;
+        const head = next.head!;
+        // Unlink before the callback: an expiry may start a new attempt that pushes.
+        next.remove(head);
+        head.onTimer(next.firedAt);
+      }
+    } finally {
+      for (const queue of queues) {
+        queue.firing = false;
+        if (queue.head !== null && queue.timer === undefined)
+          queue.arm(queue.head.tExpiresAt, now());
+      }
+    }
   };
 
   private expireUntil(at: number): void {

@@ -392,9 +392,14 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
     if (this.settled) return;
-    // A loop body cannot be abandoned: the decision waits until the body reports back.
-    if (this.driver !== undefined) this.driver.timedOut(attempt, error);
-    else this.afterFailure('timeout', error, false);
+    // A loop body cannot be abandoned: the decision waits until the body reports back. The
+    // attempt has failed already, though: a deadline passing meanwhile rejects with this error.
+    if (this.driver !== undefined) {
+      this.hasFailure = true;
+      this.lastKind = 'timeout';
+      this.lastOutcome = error;
+      this.driver.timedOut(attempt, error);
+    } else this.afterFailure('timeout', error, false);
   }
 
   /** The code-block form reports how the attempt it yielded ended. */
@@ -777,7 +782,12 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.pauseTimer = startTimer(() => {
       this.pauseTimer = undefined;
       this.core.stats.sleptTime += delay;
-      if (!this.settled) this.runAttempt(now());
+      if (this.settled) return;
+      const t = now();
+      // A late pause timer (a busy event loop) may run after the deadline, whose own verdict
+      // waits for the check phase: start no attempt past it.
+      if (t >= this.ownDeadlineAt) this.onTimer(t);
+      else this.runAttempt(t);
     }, delay);
   }
 

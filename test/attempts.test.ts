@@ -421,6 +421,26 @@ describe('attempts(): timeouts, deadline, cancellation', () => {
     expect(backoff.statistics).toMatchObject({ attempts: 2, done: 2, errors: 1, cancels: 1 });
   });
 
+  it('the deadline while a timed-out body has not reported yet: the attempt timeout leaves the loop', async () => {
+    // Rule 2: an attempt had failed (it timed out at 100), so the deadline (150) rejects with its
+    // error, not with a DeadlineExceededError, although the body ignores its signal until 200.
+    const { clock } = t;
+    const backoff = new Backoff({ attemptTimeout: 100, deadline: 150, retryAll: true });
+    let timedOut: unknown;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        await new Promise((resolve) => setTimeout(resolve, 200)); // ignores its signal
+        timedOut = attempt.signal.reason;
+        attempt.fail(new Error('reported late'));
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(300);
+    expect(timedOut).toBeInstanceOf(AttemptTimeoutError);
+    expect(result.error).toBe(timedOut);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, timeouts: 1 });
+  });
+
   it('cancellation via the instance signal during the pause: the loop throws the reason', async () => {
     const { clock } = t;
     const controller = new AbortController();

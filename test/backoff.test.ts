@@ -1375,6 +1375,66 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     expect((midResult!.error as AttemptTimeoutError).timeout).toBe(102);
     expect(mid.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
   });
+
+  it('late timers of several queues are judged across queues in the order they came due', async () => {
+    // outer 100 > mid 102 > inner 101, started at 2; an earlier mid call (due 102) keeps mid's
+    // timer first in line. Judged queue by queue, mid's own timeout (due 104) would cancel the
+    // inner execution, whose own timeout (due 103) came first.
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const mid = new Backoff({ attemptTimeout: 102, maxTries: 1 });
+    const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
+    const stray = track(mid.execute(hang));
+    await clock.tickAsync(2);
+    let answer!: (value: string) => void;
+    let innerResult: Tracked<never> | undefined;
+    let midResult: Tracked<never> | undefined;
+    const outerResult = track(
+      outer.execute(() => {
+        midResult = track(
+          mid.execute(() => {
+            innerResult = track(inner.execute(hang));
+            return hang();
+          }),
+        );
+        return new Promise<string>((resolve) => (answer = resolve));
+      }),
+    );
+    clock.jump(104); // to 106: every timer runs late
+    answer('done');
+    await clock.tickAsync(1);
+    expect(outerResult.value).toBe('done');
+    expect((stray.error as AttemptTimeoutError).timeout).toBe(102);
+    expect((innerResult!.error as AttemptTimeoutError).timeout).toBe(101);
+    expect(inner.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
+    expect((midResult!.error as AttemptTimeoutError).timeout).toBe(102);
+    expect(mid.statistics).toMatchObject({ timeouts: 2, cancels: 0 });
+  });
+
+  it('an attempt timeout that came due before the deadline decides, whichever timer ran first', async () => {
+    const backoff = new Backoff({ attemptTimeout: 160, deadline: 210, retryAll: true });
+    const result = track(backoff.execute(hang));
+    clock.jump(300); // both ran late; the deadline queue's timer was armed first
+    await clock.tickAsync(1);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, timeouts: 1, cancels: 0 });
+  });
+
+  it('a pause timer that runs past the deadline starts no attempt', async () => {
+    const first = new TransientError('first');
+    const backoff = new Backoff({ deadline: 150, pause: 100, exceptions: [TransientError] });
+    let calls = 0;
+    const result = track(
+      backoff.execute(async () => {
+        calls++;
+        throw first;
+      }),
+    );
+    await flushMicrotasks(); // the first attempt failed; the pause ends at 100
+    clock.jump(300); // the loop was blocked past the deadline
+    await clock.tickAsync(1);
+    expect(calls).toBe(1);
+    expect(result.error).toBe(first);
+  });
 });
 
 describe('context: false', () => {
