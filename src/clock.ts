@@ -221,7 +221,8 @@ export class FifoTimerQueue {
       }
     } finally {
       this.firing = false;
+      // Also after a throwing callback: the entries behind it still need a timer.
+      if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
     }
-    if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
   }
 }

@@ -211,6 +211,8 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   private conditionError: RetryConditionError | undefined = undefined;
   /** The attempt whose verdict was left to the enclosing attempt's timer (see `onAttemptTimer`). */
   private handedOff: Attempt | undefined = undefined;
+  /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
+  private pausedPastBound = false;
 
   constructor(
     private readonly core: Core,
@@ -503,10 +505,15 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
 
   /** A parent attempt this execution left its verdict to ended without an abort. */
   resumeHandoff(): void {
+    if (this.settled) return;
+    if (this.pausedPastBound) {
+      this.pausedPastBound = false;
+      this.runAttempt(now());
+      return;
+    }
     const attempt = this.handedOff;
     this.handedOff = undefined;
-    if (attempt !== undefined && !attempt.finished && !this.settled)
-      this.onAttemptTimer(attempt, now());
+    if (attempt !== undefined && !attempt.finished) this.onAttemptTimer(attempt, now());
   }
 
   private endAttempt(attempt: Attempt): void {
@@ -627,9 +634,9 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     this.hasFailure = true;
     this.lastKind = kind;
     this.lastOutcome = outcome;
-    policy.budget?.recordFailure(kind);
 
     try {
+      policy.budget?.recordFailure(kind);
       this.decide(kind, outcome, wasSync);
     } catch (error) {
       // A policy, strategy or extractor threw (or returned something invalid).
@@ -785,8 +792,15 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
       if (this.settled) return;
       const t = now();
       // A late pause timer (a busy event loop) may run after the deadline, whose own verdict
-      // waits for the check phase: start no attempt past it.
+      // waits for the check phase: start no attempt past it. Past an enclosing attempt's bound,
+      // wait for the timer that ends that attempt; should it answer instead, go on then.
       if (t >= this.ownDeadlineAt) this.onTimer(t);
+      else if (
+        t >= this.deadlineAt &&
+        this.parent !== undefined &&
+        leaveToEnclosing(this.parent, this.deadlineAt, this)
+      )
+        this.pausedPastBound = true;
       else this.runAttempt(t);
     }, delay);
   }

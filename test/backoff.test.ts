@@ -1419,6 +1419,45 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     expect(backoff.statistics).toMatchObject({ attempts: 1, timeouts: 1, cancels: 0 });
   });
 
+  it.each([
+    ['times out', false],
+    ['answers', true],
+  ] as const)(
+    'a pause that ends past the enclosing bound waits for that attempt: it %s',
+    async (_, answers) => {
+      const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+      const inner = new Backoff({ pause: 50, maxTries: 2, retryAll: true });
+      let calls = 0;
+      let answer!: (value: string) => void;
+      let innerResult: Tracked<unknown> | undefined;
+      const outerResult = track(
+        outer.execute(() => {
+          innerResult = track(
+            inner.execute(async () => {
+              if (++calls === 1) throw new Error('first');
+              return 'second';
+            }),
+          );
+          return new Promise<string>((resolve) => (answer = resolve));
+        }),
+      );
+      await flushMicrotasks(); // the inner attempt failed; its pause ends at 50
+      clock.jump(150); // the loop was blocked past the outer bound (100)
+      expect(calls).toBe(1);
+      if (answers) answer('done');
+      await clock.tickAsync(1);
+      if (answers) {
+        expect(outerResult.value).toBe('done');
+        expect(calls).toBe(2); // no bound is left to keep: the inner execution goes on
+        expect(innerResult!.value).toBe('second');
+      } else {
+        expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
+        expect(calls).toBe(1);
+        expect(innerResult!.error).toBe(outerResult.error);
+      }
+    },
+  );
+
   it('a pause timer that runs past the deadline starts no attempt', async () => {
     const first = new TransientError('first');
     const backoff = new Backoff({ deadline: 150, pause: 100, exceptions: [TransientError] });
@@ -1434,6 +1473,26 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     await clock.tickAsync(1);
     expect(calls).toBe(1);
     expect(result.error).toBe(first);
+  });
+});
+
+describe('a budget that throws', () => {
+  it('a budget whose recordFailure throws rejects the execution with that error', async () => {
+    const boom = new Error('budget broke');
+    const backoff = new Backoff({
+      attemptTimeout: 10,
+      retryAll: true,
+      budget: {
+        tryAcquire: () => true,
+        recordSuccess() {},
+        recordFailure() {
+          throw boom;
+        },
+      },
+    });
+    const result = track(backoff.execute(hang));
+    await clock.tickAsync(10); // the attempt timeout records the failure from a timer
+    expect(result.error).toBe(boom);
   });
 });
 

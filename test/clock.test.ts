@@ -121,4 +121,23 @@ describe('FifoTimerQueue', () => {
     clock.jump(20); // to 44
     expect(log).toEqual(['x@23', 'y@23', 'z@44']);
   });
+
+  it('an expiry callback that throws does not strand the entries behind it', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    queue.push(
+      {
+        ...entry(log, 'a'),
+        onTimer: () => {
+          throw new Error('boom');
+        },
+      },
+      0,
+    );
+    await clock.tickAsync(5);
+    queue.push(entry(log, 'b'), 5);
+    await expect(clock.tickAsync(15)).rejects.toThrow('boom');
+    await clock.tickAsync(5);
+    expect(log).toEqual(['b@25']);
+  });
 });
