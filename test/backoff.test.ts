@@ -1248,6 +1248,29 @@ describe('currentAttempt()', () => {
   });
 });
 
+/**
+ * Nested executions: `outer` runs `mid` inside its attempt, which runs `inner` inside its own (or
+ * `outer` runs `inner` directly, without `mid`); mid and inner hang, and the outer attempt answers
+ * when `answer` is called.
+ */
+function startNested(outer: Backoff, inner: Backoff, mid?: Backoff) {
+  let answer!: (value: string) => void;
+  let midResult: Tracked<never> | undefined;
+  let innerResult!: Tracked<never>;
+  const startInner = () => {
+    innerResult = track(inner.execute(hang));
+    return hang();
+  };
+  const outerResult = track(
+    outer.execute(() => {
+      if (mid === undefined) startInner();
+      else midResult = track(mid.execute(startInner));
+      return new Promise<string>((resolve) => (answer = resolve));
+    }),
+  );
+  return { answer: (value: string) => answer(value), outerResult, midResult, innerResult };
+}
+
 describe('on a late event loop (timers running more than 2 ms late)', () => {
   // `clock.jump` moves the clock as a blocked event loop would: every timer due in between runs
   // late, at the new time. An answer that "arrived" meanwhile is given right after the jump, before
@@ -1304,20 +1327,13 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     // outer's timer. If the outer answers meanwhile, the inner must not be forgotten.
     const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
     const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
-    let answer!: (value: string) => void;
-    let innerResult: Tracked<never> | undefined;
-    const outerResult = track(
-      outer.execute(() => {
-        innerResult = track(inner.execute(hang));
-        return new Promise<string>((resolve) => (answer = resolve));
-      }),
-    );
+    const { answer, outerResult, innerResult } = startNested(outer, inner);
     clock.jump(103);
     answer('done');
     await clock.tickAsync(1);
     expect(outerResult.value).toBe('done');
-    expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
-    expect(innerResult!.at).toBe(104);
+    expect(innerResult.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult.at).toBe(104);
   });
 
   it('an inner attempt that left its verdict to an outer one gets it back when the outer answers instead', async () => {
@@ -1327,21 +1343,14 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
     const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
     await inner.execute(async () => 'arms the inner timer for 101'); // then leaves it armed
-    let answer!: (value: string) => void;
-    let innerResult: Tracked<never> | undefined;
-    const outerResult = track(
-      outer.execute(() => {
-        innerResult = track(inner.execute(hang));
-        return new Promise<string>((resolve) => (answer = resolve));
-      }),
-    );
+    const { answer, outerResult, innerResult } = startNested(outer, inner);
     clock.jump(103); // the inner timer (armed first) runs 2 ms late, the outer's 3 ms
-    expect(innerResult!.status).toBe('pending');
+    expect(innerResult.status).toBe('pending');
     answer('done');
     await flushMicrotasks();
     expect(outerResult.value).toBe('done');
-    expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
-    expect(innerResult!.at).toBe(103);
+    expect(innerResult.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult.at).toBe(103);
   });
 
   it('a late timer judges as of when the attempt came due: the bound that came first decides', async () => {
@@ -1352,25 +1361,12 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     const mid = new Backoff({ attemptTimeout: 102, maxTries: 1 });
     const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
     await inner.execute(async () => 'arms the inner timer first, as due order would');
-    let answer!: (value: string) => void;
-    let innerResult: Tracked<never> | undefined;
-    let midResult: Tracked<never> | undefined;
-    const outerResult = track(
-      outer.execute(() => {
-        midResult = track(
-          mid.execute(() => {
-            innerResult = track(inner.execute(hang));
-            return hang();
-          }),
-        );
-        return new Promise<string>((resolve) => (answer = resolve));
-      }),
-    );
+    const { answer, outerResult, midResult, innerResult } = startNested(outer, inner, mid);
     clock.jump(103);
     answer('done'); // the outer answers before the check phase: nothing cancels the others
     await clock.tickAsync(1);
     expect(outerResult.value).toBe('done');
-    expect((innerResult!.error as AttemptTimeoutError).timeout).toBe(101);
+    expect((innerResult.error as AttemptTimeoutError).timeout).toBe(101);
     expect(inner.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
     expect((midResult!.error as AttemptTimeoutError).timeout).toBe(102);
     expect(mid.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
@@ -1385,26 +1381,13 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
     const inner = new Backoff({ attemptTimeout: 101, maxTries: 1 });
     const stray = track(mid.execute(hang));
     await clock.tickAsync(2);
-    let answer!: (value: string) => void;
-    let innerResult: Tracked<never> | undefined;
-    let midResult: Tracked<never> | undefined;
-    const outerResult = track(
-      outer.execute(() => {
-        midResult = track(
-          mid.execute(() => {
-            innerResult = track(inner.execute(hang));
-            return hang();
-          }),
-        );
-        return new Promise<string>((resolve) => (answer = resolve));
-      }),
-    );
+    const { answer, outerResult, midResult, innerResult } = startNested(outer, inner, mid);
     clock.jump(104); // to 106: every timer runs late
     answer('done');
     await clock.tickAsync(1);
     expect(outerResult.value).toBe('done');
     expect((stray.error as AttemptTimeoutError).timeout).toBe(102);
-    expect((innerResult!.error as AttemptTimeoutError).timeout).toBe(101);
+    expect((innerResult.error as AttemptTimeoutError).timeout).toBe(101);
     expect(inner.statistics).toMatchObject({ timeouts: 1, cancels: 0 });
     expect((midResult!.error as AttemptTimeoutError).timeout).toBe(102);
     expect(mid.statistics).toMatchObject({ timeouts: 2, cancels: 0 });
