@@ -16,26 +16,21 @@ for a in "$@"; do
   esac
 done
 
-echo "=== $(node --version): node --import tsx benchmarks/calls.bench.ts ${args[*]:-}"
-node --import tsx benchmarks/calls.bench.ts "${args[@]}"
-echo
-echo "=== Node 24: npx -y node@24 --import tsx benchmarks/calls.bench.ts ${args[*]:-}"
-npx -y node@24 --import tsx benchmarks/calls.bench.ts "${args[@]}"
+# Runs node with these arguments on Node 20 (the `node` on PATH), then on Node 24.
+both() {
+  echo "=== $(node --version): node $*"
+  node "$@"
+  echo
+  echo "=== Node 24: npx -y node@24 $*"
+  npx -y node@24 "$@"
+}
 
+both --import tsx benchmarks/calls.bench.ts "${args[@]}"
 if [ "$batch" = 1 ]; then
   echo
-  echo "=== $(node --version): node --import tsx benchmarks/batch.bench.ts ${args[*]:-}"
-  node --import tsx benchmarks/batch.bench.ts "${args[@]}"
-  echo
-  echo "=== Node 24: npx -y node@24 --import tsx benchmarks/batch.bench.ts ${args[*]:-}"
-  npx -y node@24 --import tsx benchmarks/batch.bench.ts "${args[@]}"
+  both --import tsx benchmarks/batch.bench.ts "${args[@]}"
 fi
-
 if [ "$soak" = 1 ]; then
   echo
-  echo "=== $(node --version): node --expose-gc --import tsx benchmarks/soak.ts"
-  node --expose-gc --import tsx benchmarks/soak.ts
-  echo
-  echo "=== Node 24: npx -y node@24 --expose-gc --import tsx benchmarks/soak.ts"
-  npx -y node@24 --expose-gc --import tsx benchmarks/soak.ts
+  both --expose-gc --import tsx benchmarks/soak.ts
 fi

@@ -62,13 +62,12 @@ export interface TimerNode {
 const LATE_MS = 2;
 
 /**
- * Set by the first late timer of a timers phase, until the check phase. Every queue that fires in
- * between waits as well, although its own timer may be less late: verdicts hand off to each other
- * (an inner attempt leaves its end to the enclosing attempt's timer, an attempt timer to the
- * deadline's), so they must all be judged together, in the order they came due.
+ * From the first late timer of a timers phase until the check phase, every queue that fires waits
+ * as well, although its own timer may be less late: verdicts hand off to each other (an inner
+ * attempt leaves its end to the enclosing attempt's timer, an attempt timer to the deadline's), so
+ * they must all be judged together, in the order they came due.
  */
-let deferring = false;
-/** When `deferring` was set; a flag older than one timers phase is stale (its check phase never ran). */
+/** When the first queue was deferred; a list older than one timers phase is stale (its check phase never ran). */
 let deferringSince = 0;
 /**
  * The `setImmediate` the check-phase expiry was scheduled with. If another is installed now (a
@@ -95,7 +94,7 @@ export class FifoTimerQueue {
   private timer: Timer | undefined = undefined;
   /** When the armed timer is due: how late it ran is measured from here, not from the head. */
   private timerDueAt = 0;
-  /** When a late timer ran: its deferred expiry takes the entries due by then. */
+  /** When the timer last ran: its expiry takes the entries due by then. */
   private firedAt = 0;
   private releasePending = false;
   /** From the timer until expiries have run, pushes must not arm: expiry re-arms for the head. */
@@ -151,38 +150,40 @@ export class FifoTimerQueue {
   private readonly fire = (): void => {
     this.timer = undefined;
     const at = now();
+    this.firing = true;
+    this.firedAt = at;
     const phaseDeferring =
-      deferring &&
+      deferredQueues.length > 0 &&
       Math.abs(at - deferringSince) <= LATE_MS &&
       deferredWith === globalThis.setImmediate;
-    if (phaseDeferring || at - this.timerDueAt > LATE_MS) {
-      // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
-      // I/O that has already arrived, so judging now would time out attempts whose responses are
-      // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
-      if (!phaseDeferring) {
-        // A stale list (its check phase never came) is judged with this one.
-        deferring = true;
-        deferringSince = at;
-        deferredWith = globalThis.setImmediate;
-        afterTurn(FifoTimerQueue.expireDeferred);
-      }
-      this.firing = true;
-      this.firedAt = at;
-      deferredQueues.push(this);
+    if (!phaseDeferring && at - this.timerDueAt <= LATE_MS) {
+      FifoTimerQueue.expire([this]);
       return;
     }
-    this.expireUntil(at);
+    // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
+    // I/O that has already arrived, so judging now would time out attempts whose responses are
+    // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
+    if (!phaseDeferring) {
+      // A stale list (its check phase never came) is judged with this one.
+      deferringSince = at;
+      deferredWith = globalThis.setImmediate;
+      afterTurn(FifoTimerQueue.expireDeferred);
+    }
+    deferredQueues.push(this);
+  };
+
+  /** The check phase after late timers: the queues deferred in the timers phase. */
+  private static readonly expireDeferred = (): void => {
+    const queues = deferredQueues;
+    deferredQueues = [];
+    FifoTimerQueue.expire(queues);
   };
 
   /**
-   * The check phase after late timers: every overdue entry of the deferred queues, across queues,
-   * in the order they came due (as of when each queue's timer ran), so that the first bound to
-   * come due decides, as it would have on time.
+   * Every overdue entry of `queues` (due by when each queue's timer ran), across queues in the
+   * order they came due, so that the first bound to come due decides; then re-arms each queue.
    */
-  private static readonly expireDeferred = (): void => {
-    deferring = false;
-    const queues = deferredQueues;
-    deferredQueues = [];
+  private static expire(queues: readonly FifoTimerQueue[]): void {
     try {
       for (;;) {
         let next: FifoTimerQueue | undefined;
@@ -201,28 +202,12 @@ export class FifoTimerQueue {
         head.onTimer(next.firedAt);
       }
     } finally {
+      // Also after a throwing callback: the entries behind it still need a timer.
       for (const queue of queues) {
         queue.firing = false;
         if (queue.head !== null && queue.timer === undefined)
           queue.arm(queue.head.tExpiresAt, now());
       }
-    }
-  };
-
-  private expireUntil(at: number): void {
-    this.firing = true;
-    try {
-      let head = this.head;
-      while (head !== null && head.tExpiresAt <= at) {
-        // Unlink before the callback: an expiry may start a new attempt that pushes.
-        this.remove(head);
-        head.onTimer(at);
-        head = this.head;
-      }
-    } finally {
-      this.firing = false;
-      // Also after a throwing callback: the entries behind it still need a timer.
-      if (this.head !== null && this.timer === undefined) this.arm(this.head.tExpiresAt, now());
     }
   }
 }

@@ -100,6 +100,19 @@ export function run<R>(
 
 function noop(): void {}
 
+/** Calls `fn` for `attempt`: inside its context, unless the policy says `context: false`. */
+function callInAttempt(
+  core: Core,
+  attempt: Attempt,
+  fn: (...args: any[]) => unknown,
+  thisArg: unknown,
+  args: unknown[],
+): unknown {
+  return core.policy.context
+    ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
+    : Reflect.apply(fn, thisArg, args);
+}
+
 /** An attempt's owner until an execution takes it over (unbounded attempts have no timers). */
 const UNOWNED = { onAttemptTimer(): void {} };
 
@@ -119,9 +132,7 @@ function runUnbounded(
   core.stats.attempts++;
   let value: unknown;
   try {
-    value = core.policy.context
-      ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
-      : Reflect.apply(fn, thisArg, args);
+    value = callInAttempt(core, attempt, fn, thisArg, args);
   } catch (error) {
     const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
     return execution.deferred(() => execution.report(attempt, 'error', error, true));
@@ -329,9 +340,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     }
     let value: unknown;
     try {
-      value = core.policy.context
-        ? attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args)
-        : Reflect.apply(this.fn, this.thisArg, this.args);
+      value = callInAttempt(core, attempt, this.fn, this.thisArg, this.args);
     } catch (error) {
       // A synchronous throw: go through a microtask before any retry so that a function that
       // always throws cannot recurse this stack.
@@ -397,9 +406,7 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
     // A loop body cannot be abandoned: the decision waits until the body reports back. The
     // attempt has failed already, though: a deadline passing meanwhile rejects with this error.
     if (this.driver !== undefined) {
-      this.hasFailure = true;
-      this.lastKind = 'timeout';
-      this.lastOutcome = error;
+      this.recordFailure('timeout', error);
       this.driver.timedOut(attempt, error);
     } else this.afterFailure('timeout', error, false);
   }
@@ -628,12 +635,17 @@ export class Execution implements TimerNode, AttemptChild, Cancellable {
   }
 
   /** After a failed attempt: retry (now or after a pause) or give up. */
-  private afterFailure(kind: FailureKind, outcome: unknown, wasSync: boolean): void {
-    const policy = this.core.policy;
-    this.phase = Phase.Deciding;
+  /** The outcome the execution rejects with if it ends now (see `finalError`). */
+  private recordFailure(kind: FailureKind, outcome: unknown): void {
     this.hasFailure = true;
     this.lastKind = kind;
     this.lastOutcome = outcome;
+  }
+
+  private afterFailure(kind: FailureKind, outcome: unknown, wasSync: boolean): void {
+    const policy = this.core.policy;
+    this.phase = Phase.Deciding;
+    this.recordFailure(kind, outcome);
 
     try {
       policy.budget?.recordFailure(kind);

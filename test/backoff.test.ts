@@ -12,12 +12,12 @@ import {
   asyncretry,
   Backoff,
   type BackoffOptions,
-  type BackoffStatistics,
   currentAttempt,
   DeadlineExceededError,
   TimeoutError,
 } from '../src/index.js';
 import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
+import { stats, ZERO_STATS as ZERO } from './support/harness.js';
 
 let clock: InstalledClock;
 beforeEach(() => {
@@ -37,21 +37,6 @@ class FlakyError extends TransientError {
 class FatalError extends Error {
   override name = 'FatalError';
 }
-
-const ZERO: BackoffStatistics = {
-  attempts: 0,
-  done: 0,
-  errors: 0,
-  cancels: 0,
-  sumTime: 0,
-  timeouts: 0,
-  retries: 0,
-  giveUps: 0,
-  sleptTime: 0,
-  budgetRefusals: 0,
-  successes: 0,
-};
-const stats = (partial: Partial<BackoffStatistics>): BackoffStatistics => ({ ...ZERO, ...partial });
 
 const now = () => performance.now();
 
