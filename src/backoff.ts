@@ -4,8 +4,9 @@
  */
 import { attemptsIterable, type BlockAttempt } from './attempts.js';
 import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
+import { describe } from './describe.js';
 import { type Core, createCore, run } from './engine.js';
-import { type BackoffOptions, describe, normalizeOptions, type Policy } from './options.js';
+import { type BackoffOptions, normalizeOptions, type Policy } from './options.js';
 import { SignalLink } from './signals.js';
 import type { BackoffStatistics } from './types.js';
 
@@ -31,9 +32,9 @@ export class Backoff<TResult = unknown> {
   private views: WeakMap<AbortSignal, Backoff<TResult>> | undefined = undefined;
 
   constructor(options?: BackoffOptions<TResult>) {
-    const policy = normalizeOptions(options, site);
+    const policy = normalizeOptions(options);
     this.core = createCore(policy);
-    this.link = policy.signal === undefined ? undefined : new SignalLink([policy.signal]);
+    this.link = instanceLink(policy);
   }
 
   /**
@@ -105,9 +106,8 @@ export class Backoff<TResult = unknown> {
     this.views ??= new WeakMap();
     let view = this.views.get(signal);
     if (view === undefined) {
-      view = Object.create(Backoff.prototype) as Backoff<TResult>;
       const signals = this.link === undefined ? [signal] : [...this.link.signals, signal];
-      Object.assign(view, { core: this.core, link: new SignalLink(signals), views: undefined });
+      view = assemble<TResult>(this.core, new SignalLink(signals));
       this.views.set(signal, view);
     }
     return view;
@@ -187,17 +187,22 @@ export class Backoff<TResult = unknown> {
   }
 }
 
-/** Who builds the next `Backoff`, so option errors name what the user called. */
-let site = 'Backoff';
+/** The link to the instance-wide `signal` option, if any. */
+function instanceLink(policy: Policy): SignalLink | undefined {
+  return policy.signal === undefined ? undefined : new SignalLink([policy.signal]);
+}
+
+/** A `Backoff` over `core` and `link`, built without the constructor (views, derived policies). */
+function assemble<T>(core: Core, link: SignalLink | undefined): Backoff<T> {
+  const backoff = Object.create(Backoff.prototype) as Backoff<T>;
+  Object.assign(backoff, { core, link, views: undefined });
+  return backoff;
+}
 
 /** @internal `new Backoff(options)` whose option errors are prefixed with `where` (`asyncretry`, ...). */
 export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backoff<T> {
-  site = where;
-  try {
-    return new Backoff<T>(options);
-  } finally {
-    site = 'Backoff';
-  }
+  const policy = normalizeOptions(options, where);
+  return assemble<T>(createCore(policy), instanceLink(policy));
 }
 
 /**
@@ -207,7 +212,5 @@ export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backof
 export function deriveBackoff<T>(base: Backoff<any>, overrides: Partial<Policy>): Backoff<T> {
   const core = createCore(Object.freeze({ ...base.core.policy, ...overrides }));
   Object.assign(core, { stats: base.core.stats });
-  const view = Object.create(Backoff.prototype) as Backoff<T>;
-  Object.assign(view, { core, link: base.link, views: undefined });
-  return view;
+  return assemble<T>(core, base.link);
 }

@@ -7,7 +7,7 @@
  * - {@link tokenBucket}: gRPC retry throttling (gRFC A6).
  * - {@link retryQuota}: the AWS SDKs' "standard" retry mode quota.
  */
-import { describe } from './options.js';
+import { checkOptions, describe } from './describe.js';
 import type { FailureKind, RetryBudget } from './types.js';
 
 /** Counters of a retry budget, for dashboards and tests. */
@@ -78,16 +78,8 @@ export interface RetryQuota extends RetryBudget {
   readonly stats: RetryBudgetStats;
 }
 
-const TOKEN_BUCKET_KEYS = new Set(['maxTokens', 'tokenRatio']);
-const RETRY_QUOTA_KEYS = new Set(['capacity', 'retryCost', 'timeoutCost', 'noRetryIncrement']);
-
-function checkOptions(where: string, options: unknown, known: ReadonlySet<string>): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new TypeError(`${where}: unknown option '${key}'`);
-  }
-}
+const TOKEN_BUCKET_KEYS = ['maxTokens', 'tokenRatio'];
+const RETRY_QUOTA_KEYS = ['capacity', 'retryCost', 'timeoutCost', 'noRetryIncrement'];
 
 function checkNumber(where: string, name: string, value: unknown): asserts value is number {
   if (typeof value !== 'number')

@@ -4,7 +4,8 @@
  * `experimentalDecorators` method decorator (NestJS and friends).
  */
 import { type Backoff, backoffFor } from './backoff.js';
-import { type BackoffOptions, describe } from './options.js';
+import { describe } from './describe.js';
+import type { BackoffOptions } from './options.js';
 import type { ErrorClass } from './types.js';
 
 /** The options that may trail the positional arguments of {@link asyncbackoff}. */

@@ -11,7 +11,7 @@
  * silently clamped. All times are milliseconds; no strategy returns more than 2147483647 ms, the
  * longest pause `setTimeout` honours.
  */
-import { describe, MAX_TIMER_MS } from './describe.js';
+import { checkOptions, describe, MAX_TIMER_MS } from './describe.js';
 import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
 
 /**
@@ -100,7 +100,8 @@ export interface DelaysOptions extends JitterOptions {
 /** Strategies made here; they validate their own output, so {@link resolveDelay} need not wrap them. */
 const builtIns = new WeakSet<DelayStrategy>();
 
-const JITTERS: readonly Jitter[] = ['none', 'full', 'equal', 'decorrelated'];
+/** The jitter kinds, in the order error messages and the CLI's usage list them. */
+export const JITTERS: readonly Jitter[] = ['none', 'full', 'equal', 'decorrelated'];
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers. `who` is the factory's name; it starts every message.
@@ -117,14 +118,6 @@ function checkTime(who: string, name: string, value: unknown): number {
     );
   // -0 passes the check; `+ 0` turns it into 0 so no strategy ever returns -0.
   return value + 0;
-}
-
-function checkOptions(who: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(`${who}: options must be an object, got ${describe(options)}`);
-  // A typo such as `maxDelay` would otherwise be ignored and leave the delay uncapped.
-  for (const key of Object.keys(options))
-    if (!known.includes(key)) throw new TypeError(`${who}: unknown option '${key}'`);
 }
 
 function checkJitter(who: string, value: unknown): Jitter {

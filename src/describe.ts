@@ -14,3 +14,14 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
 }
+
+/**
+ * Checks that `options` is a plain options object naming only `known` keys: a typo such as
+ * `maxDelay` would otherwise be ignored silently.
+ */
+export function checkOptions(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (!known.includes(key)) throw new TypeError(`${where}: unknown option '${key}'`);
+}

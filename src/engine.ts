@@ -17,8 +17,9 @@ import {
   type TimerNode,
 } from './clock.js';
 import { Attempt, type AttemptChild, attemptStorage } from './context.js';
+import { describe, MAX_TIMER_MS } from './describe.js';
 import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
-import { describe, emptyStatistics, MAX_TIMER_MS, type Policy } from './options.js';
+import { emptyStatistics, type Policy } from './options.js';
 import { type Cancellable, NOT_ABORTED, type SignalLink } from './signals.js';
 import type { FailureKind, GiveupEvent, HookResult, PolicyDecision } from './types.js';
 
@@ -839,8 +840,8 @@ function checkDelay(delay: unknown, what: string): asserts delay is number {
     throw new TypeError(
       `Backoff: ${what} must be a number of milliseconds, got ${describe(delay)}`,
     );
-  if (!(delay >= 0) || delay > 2_147_483_647)
+  if (!(delay >= 0) || delay > MAX_TIMER_MS)
     throw new RangeError(
-      `Backoff: ${what} must be >= 0 and <= 2147483647 ms, got ${describe(delay)}`,
+      `Backoff: ${what} must be >= 0 and <= ${MAX_TIMER_MS} ms, got ${describe(delay)}`,
     );
 }

@@ -12,8 +12,9 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { Backoff, backoffFor, deriveBackoff } from './backoff.js';
 import { currentAttempt } from './context.js';
 import { exponential } from './delays.js';
+import { describe } from './describe.js';
 import { AttemptTimeoutError } from './errors.js';
-import { type BackoffOptions, describe } from './options.js';
+import type { BackoffOptions } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
 

@@ -20,8 +20,6 @@ import type {
   SuccessEvent,
 } from './types.js';
 
-export { describe, MAX_TIMER_MS };
-
 /** A hook or policy given as a method name, resolved on `this` of a decorated method. */
 export type MethodName = string;
 
@@ -230,14 +228,13 @@ export function normalizeOptions(
   let pause = 0;
   let strategy: DelayStrategy | undefined;
   const rawPause = options.pause;
-  if (rawPause === undefined) pause = 0;
-  else if (typeof rawPause === 'number') {
+  if (typeof rawPause === 'number') {
     if (Number.isNaN(rawPause) || rawPause < 0 || rawPause > MAX_TIMER_MS)
       throw new RangeError(
         `${where}: 'pause' must be >= 0 and <= ${MAX_TIMER_MS} ms, got ${describe(rawPause)}`,
       );
     pause = rawPause;
-  } else strategy = resolveDelay(rawPause, where);
+  } else if (rawPause !== undefined) strategy = resolveDelay(rawPause, where);
 
   const rawExceptions = options.exceptions ?? [];
   if (!Array.isArray(rawExceptions))

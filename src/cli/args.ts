@@ -4,14 +4,8 @@
  * point reports with exit status 2. No I/O here.
  */
 import { parseArgs } from 'node:util';
-import {
-  constant,
-  type DelayStrategy,
-  exponential,
-  fibonacci,
-  type Jitter,
-  linear,
-} from '../index.js';
+import { JITTERS } from '../delays.js';
+import { constant, type DelayStrategy, exponential, fibonacci, linear } from '../index.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /** A bad command line: unknown option, bad value, missing command. */
@@ -23,7 +17,6 @@ export class UsageError extends Error {
 export type BackoffKind = 'constant' | 'exponential' | 'linear' | 'fibonacci';
 
 const BACKOFFS: readonly BackoffKind[] = ['constant', 'exponential', 'linear', 'fibonacci'];
-const JITTERS: readonly Jitter[] = ['none', 'full', 'equal', 'decorrelated'];
 
 /** The pause before the first retry when `--pause` is not given. */
 export const DEFAULT_PAUSE_MS = 1000;

@@ -3,8 +3,10 @@
  * milliseconds. Parsing and formatting only; no I/O.
  */
 
+import { MAX_TIMER_MS } from '../describe.js';
+
 /** The longest duration accepted: what `setTimeout` honours (about 24.8 days). */
-export const MAX_DURATION_MS = 2_147_483_647;
+export const MAX_DURATION_MS = MAX_TIMER_MS;
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
