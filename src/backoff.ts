@@ -2,13 +2,14 @@
  * The `Backoff` class: a validated, immutable policy plus the shared state (timers, statistics)
  * that every execution through it uses.
  */
-import { attemptsIterable, type BlockAttempt } from './attempts.js';
+
 import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
-import { describe } from './describe.js';
+import { attemptsIterable, type BlockAttempt } from './block.js';
 import { type Core, createCore, run } from './engine.js';
 import { type BackoffOptions, normalizeOptions, type Policy } from './options.js';
 import { SignalLink } from './signals.js';
 import type { BackoffStatistics } from './types.js';
+import { describe } from './validate.js';
 
 /**
  * A retry policy with per-attempt timeouts, a global deadline, pauses, error filters and

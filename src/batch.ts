@@ -4,7 +4,7 @@
  * the instance signal are the instance's own, so the whole batch shares them.
  */
 import type { Backoff } from './backoff.js';
-import { describe } from './describe.js';
+import { describe } from './validate.js';
 
 /** Progress of a batch, reported after every item settles. */
 export interface BatchProgress {

@@ -7,8 +7,9 @@
  * - {@link tokenBucket}: gRPC retry throttling (gRFC A6).
  * - {@link retryQuota}: the AWS SDKs' "standard" retry mode quota.
  */
-import { checkOptions, describe } from './describe.js';
+
 import type { FailureKind, RetryBudget } from './types.js';
+import { checkOptions, describe } from './validate.js';
 
 /** Counters of a retry budget, for dashboards and tests. */
 export interface RetryBudgetStats {

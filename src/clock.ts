@@ -3,7 +3,7 @@
  * (`@sinonjs/fake-timers`) installed after this module was loaded still drives it.
  */
 
-import { attemptStorage } from './storage.js';
+import { attemptStorage } from './process-state.js';
 
 /** Milliseconds on the monotonic clock. */
 export function now(): number {

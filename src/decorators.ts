@@ -4,9 +4,9 @@
  * `experimentalDecorators` method decorator (NestJS and friends).
  */
 import { type Backoff, backoffFor } from './backoff.js';
-import { describe } from './describe.js';
 import type { BackoffOptions } from './options.js';
 import type { ErrorClass } from './types.js';
+import { describe } from './validate.js';
 
 /** The options that may trail the positional arguments of {@link asyncbackoff}. */
 export type TrailingOptions<TResult = unknown> = Omit<

@@ -11,8 +11,9 @@
  * silently clamped. All times are milliseconds; no strategy returns more than 2147483647 ms, the
  * longest pause `setTimeout` honours.
  */
-import { checkOptions, describe, MAX_TIMER_MS } from './describe.js';
+
 import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
+import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
 
 /**
  * How a strategy randomises its delay `d` (see "Exponential Backoff and Jitter", AWS Architecture

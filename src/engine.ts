@@ -7,6 +7,7 @@
  * `settle()` is the single place that releases what the execution holds.
  */
 
+import { Attempt, type AttemptChild, attemptStorage } from './attempt.js';
 import {
   FifoTimerQueue,
   nextMicrotask,
@@ -16,12 +17,11 @@ import {
   type Timer,
   type TimerNode,
 } from './clock.js';
-import { Attempt, type AttemptChild, attemptStorage } from './context.js';
-import { describe, MAX_TIMER_MS } from './describe.js';
 import { AttemptTimeoutError, DeadlineExceededError, RetryConditionError } from './errors.js';
 import { emptyStatistics, type Policy } from './options.js';
 import { type Cancellable, NOT_ABORTED, type SignalLink } from './signals.js';
 import type { FailureKind, GiveupEvent, HookResult, PolicyDecision } from './types.js';
+import { describe, MAX_TIMER_MS } from './validate.js';
 
 /** What the instances made by `withSignal` share with the instance they came from. */
 export interface Core {

@@ -9,14 +9,14 @@
  * the last response is handed back as is (no throw on 4xx/5xx unless `throwOnStatus`).
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { currentAttempt } from './attempt.js';
 import { Backoff, backoffFor, deriveBackoff } from './backoff.js';
-import { currentAttempt } from './context.js';
 import { exponential } from './delays.js';
-import { describe } from './describe.js';
 import { AttemptTimeoutError } from './errors.js';
 import type { BackoffOptions } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
+import { describe } from './validate.js';
 
 type BodyInit = NonNullable<RequestInit['body']>;
 type HeadersInit = NonNullable<RequestInit['headers']>;

@@ -3,9 +3,10 @@
  * @packageDocumentation
  */
 
-export type { BlockAttempt } from './attempts.js';
+export { type AttemptContext, currentAttempt } from './attempt.js';
 export { Backoff } from './backoff.js';
 export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
+export type { BlockAttempt } from './block.js';
 export {
   type RetryBudgetStats,
   type RetryQuota,
@@ -15,7 +16,6 @@ export {
   type TokenBucketOptions,
   tokenBucket,
 } from './budget.js';
-export { type AttemptContext, currentAttempt } from './context.js';
 export {
   asyncbackoff,
   asyncretry,

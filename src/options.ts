@@ -4,7 +4,6 @@
  */
 
 import { resolveDelay } from './delays.js';
-import { describe, MAX_TIMER_MS } from './describe.js';
 import type {
   BackoffStatistics,
   DelayFunction,
@@ -19,6 +18,7 @@ import type {
   RetryPolicy,
   SuccessEvent,
 } from './types.js';
+import { describe, MAX_TIMER_MS } from './validate.js';
 
 /** A hook or policy given as a method name, resolved on `this` of a decorated method. */
 export type MethodName = string;

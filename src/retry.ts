@@ -3,8 +3,8 @@
  * TypeScript infers `retryIf`'s parameter and the hooks' result type from what `fn` returns.
  */
 import { type Backoff, backoffFor } from './backoff.js';
-import { describe } from './describe.js';
 import type { BackoffOptions } from './options.js';
+import { describe } from './validate.js';
 
 /**
  * Calls `fn` under a policy built for this one call. The options are those of `Backoff`;

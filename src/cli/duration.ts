@@ -3,7 +3,7 @@
  * milliseconds. Parsing and formatting only; no I/O.
  */
 
-import { MAX_TIMER_MS } from '../describe.js';
+import { MAX_TIMER_MS } from '../validate.js';
 
 /** The longest duration accepted: what `setTimeout` honours (about 24.8 days). */
 export const MAX_DURATION_MS = MAX_TIMER_MS;

@@ -3,7 +3,7 @@
  * with retries and timeouts) and prints whether asyncbackoff's AsyncLocalStorage got enabled.
  */
 import { Backoff } from '../../src/index.js';
-import { attemptStorage } from '../../src/storage.js';
+import { attemptStorage } from '../../src/process-state.js';
 
 // The deadline only bounds the run: one 5 ms attempt timeout, then a retry that succeeds.
 const bounded = new Backoff({

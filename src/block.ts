@@ -12,7 +12,7 @@
  * without `succeed()` or `fail()` is a `TypeError` at the next iteration; leaving the loop after
  * `fail(error)` rethrows `error`; leaving it without a report is a `TypeError`.
  */
-import { type Attempt, attemptStorage } from './context.js';
+import { type Attempt, attemptStorage } from './attempt.js';
 import { type Core, Execution, type ManualDriver } from './engine.js';
 import type { AttemptTimeoutError } from './errors.js';
 import type { SignalLink } from './signals.js';

@@ -4,7 +4,7 @@
  * execution inherits the outer attempt's cancellation and never outlives its remaining time.
  */
 import { now, type TimerNode } from './clock.js';
-import { attemptStorage } from './storage.js';
+import { attemptStorage } from './process-state.js';
 
 /** What {@link currentAttempt} returns. */
 export interface AttemptContext {
