@@ -16,5 +16,6 @@ const KEY = Symbol.for('asyncbackoff.attemptStorage.v1');
 type Shared = typeof globalThis & { [KEY]?: AsyncLocalStorage<Attempt> };
 
 /** The attempt storage of this process, created by whichever copy loads first. */
-export const attemptStorage: AsyncLocalStorage<Attempt> = ((globalThis as Shared)[KEY] ??=
-  new AsyncLocalStorage<Attempt>());
+const shared = globalThis as Shared;
+shared[KEY] ??= new AsyncLocalStorage<Attempt>();
+export const attemptStorage: AsyncLocalStorage<Attempt> = shared[KEY];
