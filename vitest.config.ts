@@ -1,6 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // The adapters (asyncbackoff/redis, asyncbackoff/postgres) import the core by its package name,
+    // as the built package does; in tests that name is the source.
+    alias: [
+      {
+        find: /^asyncbackoff$/,
+        replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
+      },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/integration/**', 'node_modules/**'],

@@ -115,3 +115,85 @@ export class RetryConditionError<TResult = unknown> extends Error {
     return branded(RetryConditionError, this, kRetryCondition, value);
   }
 }
+
+const kBrokenCircuit = Symbol.for('asyncbackoff.BrokenCircuitError');
+const kLockUnavailable = Symbol.for('asyncbackoff.LockUnavailableError');
+const kLockLost = Symbol.for('asyncbackoff.LockLostError');
+
+/**
+ * A circuit breaker in `whenOpen: 'fail'` mode was open (or half-open with its probe in flight),
+ * so the attempt was refused without calling the function.
+ *
+ * @example
+ * ```ts
+ * try { await db.execute(loadUser, id); }
+ * catch (error) { if (error instanceof BrokenCircuitError) return cached(id); throw error; }
+ * ```
+ */
+export class BrokenCircuitError extends Error {
+  override name = 'BrokenCircuitError' as const;
+  /** Stable machine-readable code. */
+  readonly code = 'ASYNCBACKOFF_BROKEN_CIRCUIT' as const;
+  /** Milliseconds until the breaker lets a probe through (0 when a probe is in flight now). */
+  readonly retryAfter: number;
+
+  constructor(retryAfter: number, options?: ErrorOptions) {
+    super(
+      retryAfter > 0
+        ? `Circuit open: no attempt for the next ${Math.ceil(retryAfter)} ms`
+        : 'Circuit half-open: a probe is in flight',
+      options,
+    );
+    this.retryAfter = retryAfter;
+    Object.defineProperty(this, kBrokenCircuit, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(BrokenCircuitError, this, kBrokenCircuit, value);
+  }
+}
+
+/**
+ * `backoff.withLock` ran out of tries or time while the lock stayed busy (`acquire` kept
+ * returning `undefined`). When an attempt failed with an error instead, that error is what
+ * `withLock` rejects with.
+ */
+export class LockUnavailableError extends Error {
+  override name = 'LockUnavailableError' as const;
+  /** Stable machine-readable code. */
+  readonly code = 'ASYNCBACKOFF_LOCK_UNAVAILABLE' as const;
+  /** Acquisition attempts made. */
+  readonly attempts: number;
+  /** Milliseconds spent waiting for the lock. */
+  readonly waited: number;
+
+  constructor(attempts: number, waited: number, options?: ErrorOptions) {
+    super(`Lock still busy after ${attempts} attempt(s) in ${Math.round(waited)} ms`, options);
+    this.attempts = attempts;
+    this.waited = waited;
+    Object.defineProperty(this, kLockUnavailable, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(LockUnavailableError, this, kLockUnavailable, value);
+  }
+}
+
+/**
+ * The lock held around a `withLock` body was lost: a renewal returned `false` or failed (its
+ * error is the `cause`). The body's signal aborts with this error and `withLock` rejects with it.
+ */
+export class LockLostError extends Error {
+  override name = 'LockLostError' as const;
+  /** Stable machine-readable code. */
+  readonly code = 'ASYNCBACKOFF_LOCK_LOST' as const;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    Object.defineProperty(this, kLockLost, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(LockLostError, this, kLockLost, value);
+  }
+}

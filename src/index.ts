@@ -44,7 +44,10 @@ export {
 } from './delays.js';
 export {
   AttemptTimeoutError,
+  BrokenCircuitError,
   DeadlineExceededError,
+  LockLostError,
+  LockUnavailableError,
   RetryConditionError,
   TimeoutError,
 } from './errors.js';
@@ -59,6 +62,7 @@ export {
   HttpStatusError,
   type RetryingFetch,
 } from './fetch.js';
+export { isTransientNetworkError } from './network-errors.js';
 export type { BackoffOptions } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
 export { retry } from './retry.js';
