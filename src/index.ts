@@ -68,6 +68,8 @@ export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.j
 export { retry } from './retry.js';
 export type {
   BackoffStatistics,
+  CircuitBreaker,
+  CircuitState,
   DelayContext,
   DelayFunction,
   DelayStrategy,
@@ -75,6 +77,7 @@ export type {
   FailureKind,
   GiveupEvent,
   HookResult,
+  LateResultInfo,
   PolicyDecision,
   PolicyInfo,
   RetryAfterHint,
