@@ -69,6 +69,8 @@ export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.j
 export { retry } from './retry.js';
 export type {
   BackoffStatistics,
+  CircuitBreaker,
+  CircuitState,
   DelayContext,
   DelayFunction,
   DelayStrategy,
@@ -76,6 +78,7 @@ export type {
   FailureKind,
   GiveupEvent,
   HookResult,
+  LateResultInfo,
   PolicyDecision,
   PolicyInfo,
   RetryAfterHint,
