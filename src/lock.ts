@@ -2,10 +2,12 @@
  * `backoff.withLock`: acquiring a lock under an instance's policy, holding it (renewing its lease)
  * while a body runs, and releasing it whatever the body does.
  */
-import { attemptStorage } from './attempt.js';
+
 import { type Backoff, deriveBackoff } from './backoff.js';
 import { now, startTimer, stopTimer, type Timer } from './clock.js';
 import { LockLostError, LockUnavailableError, RetryConditionError } from './errors.js';
+import { attemptStorage } from './process-state.js';
+import type { LateResultInfo } from './types.js';
 import { describe, MAX_TIMER_MS } from './validate.js';
 
 /**
@@ -26,29 +28,6 @@ export interface Lock<L> {
   renew?: ((lease: L, signal: AbortSignal) => Promise<boolean>) | undefined;
   /** The lease's time to live, ms; with `renew`, `withLock` renews it every `ttl / 3`. */
   readonly ttl?: number | undefined;
-}
-
-/** The acquisition policies derived from an instance, per lock (a lock made once is derived once). */
-const derived = new WeakMap<Backoff<any>, WeakMap<object, Backoff<unknown>>>();
-
-/** The policy that acquires `lock`: the instance's, with "busy" as the retry condition. */
-function acquirerFor(backoff: Backoff<any>, lock: Lock<unknown>): Backoff<unknown> {
-  let perLock = derived.get(backoff);
-  if (perLock === undefined) {
-    perLock = new WeakMap();
-    derived.set(backoff, perLock);
-  }
-  let acquirer = perLock.get(lock);
-  if (acquirer === undefined) {
-    acquirer = deriveBackoff<unknown>(backoff, {
-      retryIf: isBusy,
-      returnLastResult: false,
-      // `acquire` needs the attempt's signal, which the engine hands over through the context.
-      context: true,
-    });
-    perLock.set(lock, acquirer);
-  }
-  return acquirer;
 }
 
 function isBusy(lease: unknown): boolean {
@@ -99,6 +78,8 @@ export function runWithLock<L, R>(
   const thrown = new WeakSet<object>();
   /** When the latest attempt called `acquire`: the attempt a lease comes from is always the latest. */
   let attemptStartedAt = started;
+  /** Leases acquired and not yet handed to the body nor released as late results. */
+  const undelivered = new Set<L>();
 
   const acquireOnce = (): Promise<L | undefined> => {
     attemptStartedAt = now();
@@ -107,23 +88,78 @@ export function runWithLock<L, R>(
       if (typeof error === 'object' && error !== null) thrown.add(error);
       throw error;
     };
+    const note = (lease: L | undefined): L | undefined => {
+      if (lease !== undefined) undelivered.add(lease);
+      return lease;
+    };
     try {
-      return Promise.resolve(lock.acquire(signal)).then(undefined, remember);
+      return Promise.resolve(lock.acquire(signal)).then(note, remember);
     } catch (error) {
       return remember(error);
     }
   };
 
-  return acquirerFor(backoff, lock as Lock<unknown>)
-    .execute(acquireOnce)
-    .then(
-      (lease) => hold(lock, lease as L, body, attemptStartedAt, signalsOf(backoff, parent?.signal)),
-      (error: unknown) => {
-        if (error instanceof RetryConditionError && !thrown.has(error))
-          throw new LockUnavailableError(error.attempts, now() - started);
-        throw error;
-      },
-    );
+  const userLate = backoff.core.policy.onLateResult;
+  // A lease that an abandoned attempt obtained after all: nobody will use it, so give it back now
+  // rather than leave the lock taken until its ttl. The user's own onLateResult is told as well.
+  const onLateResult = (value: unknown, info: LateResultInfo): Promise<void> => {
+    const tasks: Promise<unknown>[] = [];
+    if (value !== undefined) {
+      undelivered.delete(value as L);
+      tasks.push(attempt(() => lock.release(value as L)));
+    }
+    if (userLate !== undefined) tasks.push(attempt(() => userLate.call(undefined, value, info)));
+    return Promise.allSettled(tasks).then((outcomes) => {
+      const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+      if (errors.length === 1) throw errors[0];
+      if (errors.length > 1)
+        throw new AggregateError(errors, 'Releasing a late lease and onLateResult both failed');
+    });
+  };
+
+  const acquirer = deriveBackoff<unknown>(backoff, {
+    retryIf: isBusy,
+    returnLastResult: false,
+    // `acquire` needs the attempt's signal, which the engine hands over through the context.
+    context: true,
+    onLateResult,
+  });
+
+  return acquirer.execute(acquireOnce).then(
+    (lease) => {
+      undelivered.delete(lease as L);
+      return hold(lock, lease as L, body, attemptStartedAt, signalsOf(backoff, parent?.signal));
+    },
+    async (error: unknown) => {
+      const failure =
+        error instanceof RetryConditionError && !thrown.has(error)
+          ? new LockUnavailableError(error.attempts, now() - started)
+          : error;
+      // A lease the execution got but did not resolve with (an onSuccess hook threw): release it.
+      const leftover = [...undelivered];
+      undelivered.clear();
+      const releases = await Promise.allSettled(
+        leftover.map((l) => attempt(() => lock.release(l))),
+      );
+      const releaseErrors = releases.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+      if (releaseErrors.length > 0)
+        throw new AggregateError(
+          [failure, ...releaseErrors],
+          'Backoff.withLock: acquiring failed and releasing the lease it took failed too',
+          { cause: failure },
+        );
+      throw failure;
+    },
+  );
+}
+
+/** Calls `fn`, turning a synchronous throw into a rejection. */
+function attempt<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** The signals that abort a body: the instance's and view's (`signal`, `withSignal`) and the parent attempt's. */

@@ -16,7 +16,7 @@ import {
   LockUnavailableError,
   RetryConditionError,
 } from '../src/index.js';
-import { type InstalledClock, installFakeClock } from './support/clock.js';
+import { type InstalledClock, installFakeClock, nextMacrotask } from './support/clock.js';
 
 let clock: InstalledClock;
 
@@ -636,5 +636,127 @@ describe('withLock: the acquire attempt context', () => {
     await settle();
     expect(result.value).toBe('LEASE');
     expect(attempts).toEqual([1, 2]);
+  });
+});
+
+describe('withLock: leases that abandoned attempts obtain late', () => {
+  it('releases a lease that arrives after its attempt timed out', async () => {
+    const lock = new MemoryLock([
+      { after: 150, gives: 'lease' },
+      { after: 100, gives: 'lease' },
+    ]);
+    const b = backoff({ attemptTimeout: 120 });
+    const seen: { lease?: Lease } = {};
+    const result = observe(
+      b.withLock(lock, (lease) => {
+        seen.lease = lease;
+        return 'ok';
+      }),
+    );
+    await settle();
+    expect(result.value).toBe('ok');
+    // Lease 1 came at 150, 30 ms after its attempt was abandoned, and was released at once, so
+    // attempt 2 found the lock free at 220.
+    expect(seen.lease).toEqual({ token: 2 });
+    expect(lock.released.map((lease) => lease.token)).toEqual([1, 2]);
+    expect(b.statistics.lateResults).toBe(1);
+  });
+
+  it('releases a lease that arrives after the deadline', async () => {
+    const lock = new MemoryLock([{ after: 500, gives: 'lease' }]);
+    const result = observe(backoff({ deadline: 200 }).withLock(lock, () => 'never'));
+    await clock.tickAsync(200);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(lock.holder).toBeUndefined();
+    await clock.tickAsync(300);
+    expect(lock.released).toEqual([{ token: 1 }]);
+    expect(lock.holder).toBeUndefined();
+  });
+
+  it('releases a lease that arrives after a cancellation', async () => {
+    const controller = new AbortController();
+    const lock = new MemoryLock([{ after: 500, gives: 'lease' }]);
+    let called = false;
+    const result = observe(
+      backoff({ signal: controller.signal }).withLock(lock, () => {
+        called = true;
+      }),
+    );
+    await clock.tickAsync(100);
+    controller.abort(new Error('shutdown'));
+    await settle();
+    expect((result.error as Error).message).toBe('shutdown');
+    expect(lock.released).toEqual([{ token: 1 }]);
+    expect(called).toBe(false);
+  });
+
+  it("also calls the instance's own onLateResult, with the lease and why its attempt was abandoned", async () => {
+    const late: { value: unknown; reason: unknown; attempt: number }[] = [];
+    const lock = new MemoryLock([
+      { after: 150, gives: 'lease' },
+      { after: 10, gives: 'busy' },
+    ]);
+    const b = backoff({
+      attemptTimeout: 100,
+      pause: 100,
+      onLateResult: (value, info) => void late.push({ value, ...info }),
+    });
+    const result = observe(b.withLock(lock, () => 'ok'));
+    await settle();
+    expect(result.value).toBe('ok');
+    expect(late).toHaveLength(1);
+    expect(late[0]).toMatchObject({ value: { token: 1 }, attempt: 1 });
+    expect(late[0]?.reason).toBeInstanceOf(AttemptTimeoutError);
+    expect(lock.released[0]).toEqual({ token: 1 });
+  });
+
+  it('releases nothing for a late busy answer', async () => {
+    const lock = new MemoryLock([{ after: 150, gives: 'busy' }]);
+    const result = observe(backoff({ attemptTimeout: 100 }).withLock(lock, () => 'ok'));
+    await settle();
+    expect(result.value).toBe('ok');
+    expect(lock.released).toEqual([{ token: 1 }]); // the lease of attempt 2 only
+  });
+
+  it('reports a failed release of a late lease as a process warning, not an unhandled rejection', async () => {
+    const warnings: unknown[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code);
+    process.on('warning', onWarning);
+    try {
+      const lock = new MemoryLock([
+        { after: 150, gives: 'lease' },
+        { after: 10, gives: 'busy' },
+      ]);
+      lock.releaseError = new Error('release failed');
+      const result = observe(
+        backoff({ attemptTimeout: 100, maxTries: 2 }).withLock(lock, () => 'ok'),
+      );
+      await settle();
+      expect(result.error).toBeInstanceOf(LockUnavailableError);
+      await nextMacrotask();
+      expect(warnings).toContain('ASYNCBACKOFF_LATE_RESULT_FAILED');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('releases the lease when an onSuccess hook throws, and rejects with the hook error', async () => {
+    const hookError = new Error('hook');
+    const lock = new MemoryLock();
+    let called = false;
+    const result = observe(
+      backoff({
+        onSuccess: () => {
+          throw hookError;
+        },
+      }).withLock(lock, () => {
+        called = true;
+      }),
+    );
+    await settle();
+    expect(result.error).toBe(hookError);
+    expect(called).toBe(false);
+    expect(lock.released).toEqual([{ token: 1 }]);
+    expect(lock.holder).toBeUndefined();
   });
 });
