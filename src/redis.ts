@@ -7,6 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isTransientNetworkError, type Lock } from 'asyncbackoff';
+// Pure helpers, bundled into this entry; everything with state comes from the core package.
+import { describe, MAX_TIMER_MS } from './validate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Client shapes
@@ -132,20 +134,6 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
-const MAX_TTL = 2_147_483_647;
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}' (a string)`;
-  if (typeof value === 'number') return String(value);
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return 'a function';
-  if (typeof value !== 'object') return `${String(value)} (a ${typeof value})`;
-  return Array.isArray(value)
-    ? 'an array'
-    : `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
-}
-
 /**
  * The fencing counter's key, in the same Redis Cluster hash slot as `key` (a script's keys must
  * share one). Redis hashes only the part inside the first `{…}` when there is one with something
@@ -241,9 +229,9 @@ export function redisLock(
   const ttl: unknown = options.ttl;
   if (typeof ttl !== 'number')
     throw new TypeError(`redisLock: 'ttl' must be a number of milliseconds, got ${describe(ttl)}`);
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL)
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TIMER_MS)
     throw new RangeError(
-      `redisLock: 'ttl' must be an integer from 1 to ${MAX_TTL} ms, got ${describe(ttl)}`,
+      `redisLock: 'ttl' must be an integer from 1 to ${MAX_TIMER_MS} ms, got ${describe(ttl)}`,
     );
   const fencingKey = fencingKeyOf(key);
   const ttlArg = String(ttl);
