@@ -106,9 +106,9 @@ export function runWithLock<L, R>(
     const tasks: Promise<unknown>[] = [];
     if (value !== undefined) {
       undelivered.delete(value as L);
-      tasks.push(attempt(() => lock.release(value as L)));
+      tasks.push(callAsync(() => lock.release(value as L)));
     }
-    if (userLate !== undefined) tasks.push(attempt(() => userLate.call(undefined, value, info)));
+    if (userLate !== undefined) tasks.push(callAsync(() => userLate.call(undefined, value, info)));
     return Promise.allSettled(tasks).then((outcomes) => {
       const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
       if (errors.length === 1) throw errors[0];
@@ -139,7 +139,7 @@ export function runWithLock<L, R>(
       const leftover = [...undelivered];
       undelivered.clear();
       const releases = await Promise.allSettled(
-        leftover.map((l) => attempt(() => lock.release(l))),
+        leftover.map((l) => callAsync(() => lock.release(l))),
       );
       const releaseErrors = releases.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
       if (releaseErrors.length > 0)
@@ -154,7 +154,7 @@ export function runWithLock<L, R>(
 }
 
 /** Calls `fn`, turning a synchronous throw into a rejection. */
-function attempt<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+function callAsync<T>(fn: () => T | PromiseLike<T>): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (error) {
