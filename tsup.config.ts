@@ -13,6 +13,19 @@ export default defineConfig([
     treeshake: true,
   },
   {
+    // Subpath exports (asyncbackoff/redis, ...). They import the core by the package's own name,
+    // so it stays external: one copy of the core, whichever entry a program loads first.
+    entry: { redis: 'src/redis.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    splitting: false,
+    treeshake: true,
+    external: ['asyncbackoff'],
+  },
+  {
     // The `asyncbackoff` command (package.json "bin"). The shebang comes from src/cli/main.ts;
     // tsup makes a file that starts with one executable.
     entry: { cli: 'src/cli/main.ts' },

@@ -10,6 +10,11 @@ export default defineConfig({
         find: /^asyncbackoff$/,
         replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
       },
+      {
+        // asyncbackoff/redis → src/redis.ts (the adapters' own subpaths).
+        find: /^asyncbackoff\/([a-z]+)$/,
+        replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)),
+      },
     ],
   },
   test: {
