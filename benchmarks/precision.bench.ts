@@ -123,6 +123,8 @@ if (CHILD !== undefined) {
   const gc = vm.runInNewContext('gc') as () => void;
   const start = await makeStart(CHILD);
 
+  /** How long the last run's synchronous start loop took (ms). */
+  let startMs = 0;
   /** One run: n executions started in one synchronous loop; resolves with their lateness (ms). */
   const run = (n: number, busy: boolean): Promise<Float64Array> => {
     const late = new Float64Array(n);
@@ -134,6 +136,7 @@ if (CHILD !== undefined) {
             while (performance.now() < end);
           }, BUSY_EVERY_MS)
         : undefined;
+      const first = performance.now();
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
         start().then(
@@ -147,15 +150,19 @@ if (CHILD !== undefined) {
           },
         );
       }
+      startMs = performance.now() - first;
     });
   };
-  // Requests: "<n> <idle|busy>"; the answer is the run's lateness values as a JSON array.
+  // Requests: "<n> <idle|busy>"; the answer: { start: ms of the start loop, late: lateness values }.
   await serveRequests(async (line) => {
     const [n, load] = line.split(' ');
     gc();
     await new Promise((resolve) => setTimeout(resolve, 20)); // let the GC's helper threads finish
     const late = await run(Number(n), load === 'busy');
-    return JSON.stringify(Array.from(late, (v) => Math.round(v * 1000) / 1000));
+    return JSON.stringify({
+      start: startMs,
+      late: Array.from(late, (v) => Math.round(v * 1000) / 1000),
+    });
   });
 }
 
@@ -170,6 +177,7 @@ const report = new Report(
     `N executions started in one synchronous loop, attempts that never settle, each bounded to ${BOUND} ms. Lateness = when the caller's rejection handler runs minus (\`performance.now()\` read just before the call + ${BOUND} ms); negative = early.`,
     `Loads: idle, and busy (a \`setInterval\` in the same process doing ${BUSY_WORK_MS} ms of synchronous work every ${BUSY_EVERY_MS} ms).`,
     'Floor: `setTimeout(reject, 50, premadeError)`. By-hand race: `Promise.race([attempt, timer that rejects with new Error()])`. Signal rows: the attempt rejects with `signal.reason` when its signal aborts (asyncbackoff: `currentAttempt().signal`; by hand: `setTimeout(() => controller.abort(), 50)`). asyncbackoff rows: `new Backoff({ attemptTimeout: 50, maxTries: 1 })`, `new Backoff({ deadline: 50 })`. cockatiel: `timeout(50, TimeoutStrategy.Aggressive)`.',
+    '"start loop ms": how long starting the N executions took (one synchronous loop). When it exceeds 50 ms the first executions are late by that much before any timer can run.',
     `Each row in a child process of its own; per (N, load) one discarded warm-up run, then ${RUNS} runs interleaved across the rows, a forced GC before each; figures are the medians over the runs of each run's statistic.`,
   ],
   { peers: peers.versions },
@@ -178,9 +186,9 @@ const report = new Report(
 const script = fileURLToPath(import.meta.url);
 const rowKeys = Object.keys(ROWS) as RowKey[];
 const loads = ['idle', 'busy'] as const;
-type Stats = { p50: number; p99: number; max: number; min: number };
+type Stats = { p50: number; p99: number; max: number; min: number; start: number };
 const results: Record<string, Record<string, Stats & { runs: Stats[] }>> = {};
-const stats = (sorted: Float64Array): Stats => ({
+const stats = (sorted: Float64Array): Omit<Stats, 'start'> => ({
   p50: quantile(sorted, 0.5),
   p99: quantile(sorted, 0.99),
   max: sorted[sorted.length - 1]!,
@@ -202,10 +210,14 @@ for (const n of SIZES)
     // Run 0 of every (row, N, load) warms up and is discarded.
     for (let r = 0; r <= RUNS; r++)
       for (const row of rowKeys) {
-        const values = JSON.parse(await workers.get(row)!.request(`${n} ${load}`)) as number[];
+        const answer = JSON.parse(await workers.get(row)!.request(`${n} ${load}`)) as {
+          start: number;
+          late: number[];
+        };
         if (r === 0) continue;
+        const values = answer.late;
         const sorted = Float64Array.from(values).sort();
-        perRun.get(row)!.push(stats(sorted));
+        perRun.get(row)!.push({ ...stats(sorted), start: answer.start });
         pooled.get(row)!.push(...values);
       }
 
@@ -217,6 +229,7 @@ for (const n of SIZES)
         p99: median(runs.map((s) => s.p99)),
         max: median(runs.map((s) => s.max)),
         min: median(runs.map((s) => s.min)),
+        start: median(runs.map((s) => s.start)),
         runs,
       };
     }
@@ -224,7 +237,16 @@ for (const n of SIZES)
     const floor = byRow.floor!;
     report.table({
       title: `${config}: lateness in ms (median of ${RUNS} runs)`,
-      columns: ['row', 'p50', 'p99', 'max', 'min', 'p99 − floor p99', 'p99 x race p99'],
+      columns: [
+        'row',
+        'p50',
+        'p99',
+        'max',
+        'min',
+        'p99 − floor p99',
+        'p99 x race p99',
+        'start loop ms',
+      ],
       rows: rowKeys.map((row) => {
         const s = byRow[row]!;
         return [
@@ -235,6 +257,7 @@ for (const n of SIZES)
           formatNumber(s.min),
           formatNumber(s.p99 - floor.p99),
           times(s.p99 / byRow.race!.p99),
+          formatNumber(s.start),
         ];
       }),
     });
