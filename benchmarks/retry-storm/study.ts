@@ -14,7 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BarPanel, renderBarChart } from '../chart.js';
-import { type Environment, option, type ScenarioReport, srcHash } from '../support.js';
+import { cpuModel, type Environment, option, type ScenarioReport, srcHash } from '../support.js';
 import {
   BASE_MS,
   BUCKET,
@@ -38,6 +38,10 @@ const MAX_TRIES = [3, 5] as const;
 const FAILURE_RATES = [1, 0.5] as const;
 
 const started = performance.now();
+const loadBefore = os.loadavg()[0]!;
+process.stderr.write(
+  `retry-storm study: node ${process.version}, CPU ${cpuModel()}, load (1 min) ${loadBefore.toFixed(2)}, src/*.ts sha256 ${srcHash()}\n`,
+);
 
 const contentionRows: ContentionRow[] = [];
 for (const clients of CLIENTS)
@@ -296,7 +300,8 @@ if (jsonReport !== undefined) {
     cpu: 'any (a virtual clock: the figures do not depend on the machine)',
     target: 'src',
     source: `src/*.ts sha256 ${srcHash()} (the source, through tsx)`,
-    loadBefore: os.loadavg()[0]!,
+    loadBefore: loadBefore,
+    loadAfter: os.loadavg()[0]!,
   };
   const report: ScenarioReport = {
     scenario: 'retry-storm',
@@ -312,6 +317,11 @@ if (jsonReport !== undefined) {
         kind: 'text',
         lines: [
           `Contention, N = 100: full jitter made ${(reduction * 100).toFixed(1)}% fewer calls than unjittered exponential backoff (${n1(fullJitter100.calls)} vs ${n1(noJitter100.calls)}), done after ${n0(fullJitter100.time)} ms instead of ${n0(noJitter100.time)} ms.`,
+        ],
+      },
+      {
+        kind: 'text',
+        lines: [
           `Outage: with \`${bucketText}\` per client the load stays at most ${bucketWorst.toFixed(3)}× (without a budget a total outage multiplies it by maxTries).`,
         ],
       },
