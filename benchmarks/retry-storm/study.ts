@@ -6,7 +6,8 @@
  *
  * Run: `npx tsx benchmarks/retry-storm/study.ts` (or `npm run bench`, which runs it with the suite).
  * Deterministic (seeded); writes `retry-storm.{md,json,svg}` into `--out=DIR` (default
- * benchmarks/results/) and prints the markdown. `--json=FILE` also writes the suite's report of it.
+ * benchmarks/results/) and prints the markdown. `--json=FILE` also writes the suite's report of it;
+ * `--smoke` (with --out) uses 5 contention seeds, 1 outage seed and a 10 s outage.
  * Exits 1 if the model stops showing what the write-up claims.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BarPanel, renderBarChart } from '../chart.js';
-import { cpuModel, type Environment, option, type ScenarioReport, srcHash } from '../support.js';
+import {
+  cpuModel,
+  type Environment,
+  option,
+  type ScenarioReport,
+  SMOKE,
+  srcHash,
+} from '../support.js';
 import {
   BASE_MS,
   BUCKET,
@@ -31,9 +39,10 @@ import {
 
 const COMMAND = 'npx tsx benchmarks/retry-storm/study.ts';
 const CLIENTS = [10, 50, 100] as const;
-const CONTENTION_SEEDS = 50;
-const OUTAGE: OutageParams = { clients: 20, interval: 100, window: 60_000 };
-const OUTAGE_SEEDS = 3;
+// --smoke (the suite's smoke run): fewer seeds and a shorter outage, same model and checks.
+const CONTENTION_SEEDS = SMOKE ? 5 : 50;
+const OUTAGE: OutageParams = { clients: 20, interval: 100, window: SMOKE ? 10_000 : 60_000 };
+const OUTAGE_SEEDS = SMOKE ? 1 : 3;
 const MAX_TRIES = [3, 5] as const;
 const FAILURE_RATES = [1, 0.5] as const;
 
@@ -281,6 +290,10 @@ const json = {
   checks: { fullJitterReductionAtN100: reduction, problems },
 };
 
+if (SMOKE && option('out') === undefined)
+  throw new Error(
+    '--smoke: give --out=DIR, so that the smoke figures do not replace benchmarks/results/',
+  );
 const resultsDir = option('out') ?? fileURLToPath(new URL('../results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(join(resultsDir, 'retry-storm.md'), markdown);
@@ -307,7 +320,7 @@ if (jsonReport !== undefined) {
     scenario: 'retry-storm',
     title: 'Retry storm (deterministic simulation)',
     command: COMMAND,
-    smoke: false,
+    smoke: SMOKE,
     environment,
     method: [
       "A seeded simulation on a virtual clock, through the library's delay strategies and budgets (from src/): the same numbers on every machine and Node version. Full write-up: [retry-storm.md](retry-storm.md).",
