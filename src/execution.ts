@@ -487,6 +487,8 @@ export class Execution implements TimerNode, AttemptOwner {
   /** Runs afterFailure, then onRetry, then the pause; hooks take time, so the deadline is checked again. */
   private retryHooks(kind: FailureKind, outcome: unknown, delay: number, t: number): void {
     const policy = this.core.policy;
+    const runsAfterFailure = policy.afterFailure !== undefined && kind !== 'result';
+    if (!runsAfterFailure && policy.onRetry === undefined) return this.pause(delay);
     const afterHooks = () => {
       if (crossesDeadline(delay, now(), this.deadlineAt)) this.giveUp('deadline');
       else this.pause(delay);
@@ -508,8 +510,8 @@ export class Execution implements TimerNode, AttemptOwner {
             });
             this.hook('onRetry', onRetry, [event], afterHooks);
           };
-    if (policy.afterFailure !== undefined && kind !== 'result')
-      this.hook('afterFailure', policy.afterFailure, [error, this.attempts], runOnRetry);
+    if (runsAfterFailure)
+      this.hook('afterFailure', policy.afterFailure!, [error, this.attempts], runOnRetry);
     else runOnRetry();
   }
 
@@ -579,11 +581,13 @@ export class Execution implements TimerNode, AttemptOwner {
     const policy = this.core.policy;
     this.phase = Phase.GivingUp;
     if (reason === 'not-retriable') warnIfNothingRetries(this.core, this.last?.outcome);
-    const finish = () => {
+    if (policy.onGiveup === undefined) {
+      this.release();
+      return this.concludeFinally(undefined);
+    }
+    this.hook('onGiveup', policy.onGiveup, [this.giveupEvent(reason, this.finalError())], () => {
       if (this.release()) this.concludeFinally(undefined);
-    };
-    if (policy.onGiveup === undefined) return finish();
-    this.hook('onGiveup', policy.onGiveup, [this.giveupEvent(reason, this.finalError())], finish);
+    });
   }
 
   /** Called by the deadline queue (and when a timer finds the deadline passed). */
