@@ -8,6 +8,17 @@ export { Backoff } from './backoff.js';
 export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
 export type { BlockAttempt } from './block.js';
 export {
+  BREAKER_CHANNEL,
+  type BreakerPass,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  type CircuitChangeReason,
+  type CircuitState,
+  type CircuitStateChange,
+  circuitBreaker,
+} from './breaker.js';
+export {
   type RetryBudgetStats,
   type RetryQuota,
   type RetryQuotaOptions,
@@ -66,6 +77,7 @@ export { isTransientNetworkError } from './network-errors.js';
 export type { BackoffOptions } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
 export { retry } from './retry.js';
+export { MAX_SERVER_TIMEOUT, type ServerTimeoutOptions, serverTimeout } from './server-timeout.js';
 export type {
   BackoffStatistics,
   DelayContext,
