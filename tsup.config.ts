@@ -13,6 +13,19 @@ export default defineConfig([
     treeshake: true,
   },
   {
+    // asyncbackoff/postgres: imports the core by its package name, so the core is never bundled
+    // into it twice (one attempt context, one set of error classes).
+    entry: { postgres: 'src/postgres.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    target: 'node20',
+    splitting: false,
+    treeshake: true,
+    external: ['asyncbackoff'],
+  },
+  {
     // The `asyncbackoff` command (package.json "bin"). The shebang comes from src/cli/main.ts;
     // tsup makes a file that starts with one executable.
     entry: { cli: 'src/cli/main.ts' },

@@ -10,6 +10,10 @@ export default defineConfig({
         find: /^asyncbackoff$/,
         replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
       },
+      {
+        find: /^asyncbackoff\/postgres$/,
+        replacement: fileURLToPath(new URL('./src/postgres.ts', import.meta.url)),
+      },
     ],
   },
   test: {
