@@ -162,7 +162,7 @@ export class Backoff<TResult = unknown> {
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
     options: MapOptions & { settled: true },
-  ): Promise<BatchOutcome<R>[]>;
+  ): Promise<BatchOutcome<R, T>[]>;
   map<T, R extends TResult>(
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
@@ -172,7 +172,7 @@ export class Backoff<TResult = unknown> {
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
     options?: MapOptions,
-  ): Promise<R[] | BatchOutcome<R>[]> {
+  ): Promise<R[] | BatchOutcome<R, T>[]> {
     return runBatch(this, items, fn, options);
   }
 

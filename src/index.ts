@@ -5,7 +5,13 @@
 
 export { type AttemptContext, currentAttempt } from './attempt.js';
 export { Backoff } from './backoff.js';
-export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
+export {
+  type BatchOutcome,
+  type BatchProgress,
+  type MapOptions,
+  type RerunOptions,
+  rerunFailed,
+} from './batch.js';
 export type { BlockAttempt } from './block.js';
 export {
   BREAKER_CHANNEL,
