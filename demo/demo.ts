@@ -424,6 +424,8 @@ function printStatistics(stats: BackoffStatistics): void {
     sleptTime: 'ms slept in pauses, summed',
     budgetRefusals: 'retries refused by a retry budget (none configured)',
     successes: 'calls that succeeded',
+    lateResults: 'abandoned attempts that fulfilled afterwards',
+    breakerRefusals: 'attempts an open circuit breaker refused or held',
   };
   console.log('\nbackoff.statistics\n');
   printTable(

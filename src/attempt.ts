@@ -2,9 +2,14 @@
  * The attempt context: what `currentAttempt()` returns inside an attempt, carried across awaits by
  * AsyncLocalStorage. It also links nested executions to the attempt they run in, so an inner
  * execution inherits the outer attempt's cancellation and never outlives its remaining time.
+ *
+ * The store is shared by every copy of the package in the process (see process-state.ts), so an
+ * execution may find an attempt another copy made. What one copy reads of another's attempt is
+ * the {@link AttemptLike} shape only; changing it means a new store key.
  */
-import { now, type TimerNode } from './clock.js';
+import { now } from './clock.js';
 import { attemptStorage } from './process-state.js';
+import type { TimerNode } from './timer-queue.js';
 
 /** What {@link currentAttempt} returns. */
 export interface AttemptContext {
@@ -16,7 +21,11 @@ export interface AttemptContext {
   readonly signal: AbortSignal;
   /** The 1-based number of this attempt within its execution. */
   readonly attempt: number;
-  /** Milliseconds left for this attempt (the nearest of attempt timeout, deadline and any enclosing attempt); `Infinity` if unbounded. */
+  /**
+   * Milliseconds left for this attempt (the nearest of attempt timeout, deadline and any enclosing
+   * attempt); `Infinity` if unbounded, 0 once it has run out. For a timeout to hand to a server,
+   * which must be a whole number of at least 1, use `serverTimeout()`.
+   */
   readonly remaining: number;
 }
 
@@ -27,24 +36,48 @@ export interface AttemptChild {
   resumeHandoff(): void;
 }
 
+/** The execution an attempt belongs to, as the attempt and nested executions see it. */
+export interface AttemptOwner {
+  onAttemptTimer(attempt: Attempt, at: number): void;
+  /** Whether the owner's own timers will end `attempt` by `at` (see handoff.ts). */
+  enforcesBound(attempt: AttemptLike, at: number): boolean;
+  /** The attempt the owner runs in, if any. */
+  readonly parent: AttemptLike | undefined;
+}
+
+/** What an execution reads of the attempt it starts in (possibly made by another copy). */
+export interface AttemptLike {
+  /** While the attempt-timeout queue holds it: when its own timeout comes due. */
+  readonly tLive: boolean;
+  readonly tExpiresAt: number;
+  readonly expiresAt: number;
+  readonly finished: boolean;
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  readonly owner: AttemptOwner;
+  addChild(child: AttemptChild): void;
+  removeChild(child: AttemptChild): void;
+  handOff(child: AttemptChild): void;
+}
+
 /**
  * One attempt. It is also the attempt-timeout queue's entry, so a bounded attempt costs one object.
  * Its AbortController is created only when someone reads `signal`: most attempts succeed and
  * nobody ever needs one.
  */
-export class Attempt implements AttemptContext, TimerNode {
+export class Attempt implements AttemptContext, AttemptLike, TimerNode {
   tExpiresAt = Number.POSITIVE_INFINITY;
   tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
   /** The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. */
   expiresAt: number;
-  /** Set once the attempt ended (any outcome); late results of a finished attempt are dropped. */
+  /** Set once the attempt ended (any outcome); a result arriving later is a late result. */
   finished = false;
   aborted = false;
   reason: unknown = undefined;
   private controller: AbortController | undefined = undefined;
-  children: Set<AttemptChild> | undefined = undefined;
+  private children: Set<AttemptChild> | undefined = undefined;
   /**
    * Nested executions whose attempt expired together with this one: they left the verdict to this
    * attempt's timer. If this attempt ends without an abort (its answer was read first, on a late
@@ -54,7 +87,7 @@ export class Attempt implements AttemptContext, TimerNode {
 
   constructor(
     /** The execution the attempt belongs to (set late by the unbounded fast path). */
-    public owner: { onAttemptTimer(attempt: Attempt, at: number): void },
+    public owner: AttemptOwner,
     readonly attempt: number,
     expiresAt: number,
   ) {
@@ -112,8 +145,6 @@ export class Attempt implements AttemptContext, TimerNode {
     this.children?.delete(child);
   }
 }
-
-export { attemptStorage };
 
 /**
  * The attempt the calling code runs in, or `undefined` outside any attempt. Works after awaits

@@ -90,8 +90,8 @@ export class Backoff<TResult = unknown> {
 
   /**
    * A view of this instance that also stops on `signal`: same policy, same timers, same
-   * statistics. Views are cached per signal, so calling `withSignal(shutdown)` per request adds
-   * one listener to `shutdown`, not one per call.
+   * statistics. Each signal gets one abort listener however many views and calls use it, so a
+   * view per request on an instance bound to `shutdown` adds no listener to `shutdown`.
    *
    * @throws TypeError when `signal` is not an AbortSignal.
    * @example
@@ -107,8 +107,8 @@ export class Backoff<TResult = unknown> {
     this.views ??= new WeakMap();
     let view = this.views.get(signal);
     if (view === undefined) {
-      const signals = this.link === undefined ? [signal] : [...this.link.signals, signal];
-      view = assemble<TResult>(this.core, new SignalLink(signals));
+      const link = this.link === undefined ? new SignalLink([signal]) : this.link.with(signal);
+      view = assemble<TResult>(this.core, link);
       this.views.set(signal, view);
     }
     return view;
@@ -211,7 +211,9 @@ export function backoffFor<T>(where: string, options: BackoffOptions<T>): Backof
  * signals (for wrappers such as `createFetch` that must add their own filters to a user's policy).
  */
 export function deriveBackoff<T>(base: Backoff<any>, overrides: Partial<Policy>): Backoff<T> {
-  const core = createCore(Object.freeze({ ...base.core.policy, ...overrides }));
-  Object.assign(core, { stats: base.core.stats });
-  return assemble<T>(core, base.link);
+  const { policy, stats, notes } = base.core;
+  return assemble<T>(
+    createCore(Object.freeze({ ...policy, ...overrides }), stats, notes),
+    base.link,
+  );
 }

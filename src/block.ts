@@ -12,9 +12,10 @@
  * without `succeed()` or `fail()` is a `TypeError` at the next iteration; leaving the loop after
  * `fail(error)` rethrows `error`; leaving it without a report is a `TypeError`.
  */
-import { type Attempt, attemptStorage } from './attempt.js';
+import type { Attempt, AttemptLike } from './attempt.js';
 import { type Core, Execution, type ManualDriver } from './engine.js';
-import type { AttemptTimeoutError } from './errors.js';
+import { RetryConditionError } from './errors.js';
+import { attemptStorage } from './process-state.js';
 import type { SignalLink } from './signals.js';
 
 /** One pass through the loop body of `backoff.attempts()`. */
@@ -25,8 +26,11 @@ export interface BlockAttempt {
   readonly attempt: number;
   /** Milliseconds left for this attempt; `Infinity` if unbounded. */
   readonly remaining: number;
-  /** Reports success: the loop ends at its next iteration. */
-  succeed(): void;
+  /**
+   * Reports success: the loop ends at its next iteration. With `retryIf`, pass the pass's result:
+   * `retryIf(value)` decides whether it is done, as for `execute()`.
+   */
+  succeed(value?: unknown): void;
   /**
    * Reports a failure: at the next iteration the loop pauses and goes on, or throws `error` (or the
    * deadline's error) when the policy does not retry it.
@@ -36,9 +40,9 @@ export interface BlockAttempt {
 
 type Outcome =
   | { readonly kind: 'none' }
-  | { readonly kind: 'success' }
+  | { readonly kind: 'success'; readonly value: unknown }
   | { readonly kind: 'error'; readonly error: unknown }
-  | { readonly kind: 'timeout'; readonly error: AttemptTimeoutError };
+  | { readonly kind: 'timeout'; readonly error: unknown };
 
 const NONE: Outcome = { kind: 'none' };
 
@@ -54,8 +58,8 @@ class BlockAttemptImpl implements BlockAttempt {
   get remaining(): number {
     return this.inner.remaining;
   }
-  succeed(): void {
-    this.report({ kind: 'success' }, 'succeed()');
+  succeed(value?: unknown): void {
+    this.report({ kind: 'success', value }, 'succeed()');
   }
   fail(error: unknown): void {
     this.report({ kind: 'error', error }, 'fail()');
@@ -82,9 +86,9 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
   private begun = false;
 
   constructor(
-    core: Core,
+    private readonly core: Core,
     link: SignalLink | undefined,
-    private readonly parent: Attempt | undefined,
+    private readonly parent: AttemptLike | undefined,
   ) {
     const execution = new Execution(core, link, noopFn, undefined, []);
     execution.driver = this;
@@ -100,7 +104,7 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
     waiting?.resolve({ value: this.current, done: false });
   }
 
-  timedOut(attempt: Attempt, error: AttemptTimeoutError): void {
+  timedOut(attempt: Attempt, error: unknown): void {
     if (this.current?.inner === attempt) this.current.outcome = { kind: 'timeout', error };
   }
 
@@ -137,7 +141,7 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
         this.execution.report(
           attempt.inner,
           outcome.kind,
-          outcome.kind === 'success' ? undefined : outcome.error,
+          outcome.kind === 'success' ? outcome.value : outcome.error,
         );
       }
       // Settled now or earlier (deadline, cancellation, give-up): hand over the final outcome.
@@ -156,12 +160,27 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
     if (this.final === undefined && attempt !== undefined) {
       const outcome = attempt.outcome;
       if (outcome.kind === 'success') {
-        this.execution.report(attempt.inner, 'success', undefined);
-        // An async onSuccess hook may still be running; wait for the execution to settle.
+        this.execution.report(attempt.inner, 'success', outcome.value);
+        // An async onSuccess hook or retryIf may still be running; wait for the execution to
+        // settle, or for the next attempt if retryIf said the result is not done yet.
+        let again = false;
         if (this.final === undefined)
           await new Promise<void>((resolve) => {
-            this.waiting = { resolve: () => resolve(), reject: () => resolve() };
+            this.waiting = {
+              resolve: (step) => {
+                again = step.done !== true;
+                resolve();
+              },
+              reject: () => resolve(),
+            };
           });
+        if (again) {
+          // The loop is gone, so nobody runs the attempt retryIf asked for: end here, as when
+          // tries run out while retryIf still holds.
+          this.execution.abandon();
+          if (this.core.policy.returnLastResult) return { value: undefined, done: true };
+          throw new RetryConditionError(outcome.value, attempt.attempt);
+        }
         const final = this.final as { ok: boolean; value: unknown } | undefined;
         if (final !== undefined && !final.ok) throw final.value;
         return { value: undefined, done: true };

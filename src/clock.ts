@@ -1,8 +1,8 @@
 /**
- * The clock and timers. Every global is read at call time, not at import time, so a fake clock
- * (`@sinonjs/fake-timers`) installed after this module was loaded still drives it.
+ * The clock, timers and the event-loop turn. Every global is read at call time, not at import
+ * time, so a fake clock (`@sinonjs/fake-timers`) installed after this module was loaded still
+ * drives it.
  */
-
 import { attemptStorage } from './process-state.js';
 
 /** Milliseconds on the monotonic clock. */
@@ -24,7 +24,7 @@ export function startTimer(callback: () => void, ms: number): Timer {
 }
 
 /** {@link startTimer} outside any attempt's context, for timers that serve a whole instance. */
-function startSharedTimer(callback: () => void, ms: number): Timer {
+export function startSharedTimer(callback: () => void, ms: number): Timer {
   return attemptStorage.exit(startTimer, callback, ms);
 }
 
@@ -34,7 +34,7 @@ export function stopTimer(timer: Timer): void {
 
 /** Runs `callback` once the current event-loop turn's I/O is done (setImmediate, read at call time). */
 export function afterTurn(callback: () => void): void {
-  // Outside any attempt's context: the callback releases instance-wide resources.
+  // Outside any attempt's context: the callback serves the whole process, not one attempt.
   attemptStorage.exit(() => globalThis.setImmediate(callback));
 }
 
@@ -43,171 +43,44 @@ export function nextMicrotask(callback: () => void): void {
   void Promise.resolve().then(callback);
 }
 
-/** An entry of a {@link FifoTimerQueue}; the engine's attempt and execution objects are entries themselves. */
-export interface TimerNode {
-  /** When this entry expires (ms on {@link now}'s clock). */
-  tExpiresAt: number;
-  tPrev: TimerNode | null;
-  tNext: TimerNode | null;
-  /** True while the entry is in a queue. */
-  tLive: boolean;
-  onTimer(at: number): void;
+/**
+ * Immediate retries (a pause of 0) and the event loop.
+ *
+ * A function that fails at once, retried at once, would keep the microtask queue busy forever:
+ * no timer, no I/O and no abort listener would run until it stopped. So an execution may retry
+ * in a microtask once per event-loop turn; a further immediate retry in the same turn waits for
+ * the check phase (`setImmediate`, never a 1 ms timer). A turn ends at the check phase: the first
+ * immediate retry of a turn schedules one `setImmediate` that marks the end of it and runs the
+ * retries waiting for it, shared by every execution.
+ */
+let turn = 0;
+/**
+ * The `setImmediate` the end of this turn was scheduled with. If another is installed now (a fake
+ * clock was installed or removed), that callback may never run: schedule again.
+ */
+let checkScheduledWith: unknown;
+let waiting: (() => void)[] = [];
+
+/**
+ * Runs `callback` soon: in a microtask when `lastTurn` (what this returned for the caller's
+ * previous immediate retry, or -1) is not the current turn; else in this turn's check phase.
+ * Returns the turn to save for the next call.
+ */
+export function retrySoon(lastTurn: number, callback: () => void): number {
+  if (checkScheduledWith !== globalThis.setImmediate) {
+    checkScheduledWith = globalThis.setImmediate;
+    afterTurn(endOfTurn);
+  }
+  if (lastTurn !== turn) nextMicrotask(callback);
+  else waiting.push(callback);
+  return turn;
 }
 
-/**
- * How late (ms) a queue's timer may run before its verdicts wait until after the poll phase (to the
- * check phase). Node fires timers up to about a millisecond late on an idle loop; more than that
- * means the loop is busy.
- */
-const LATE_MS = 2;
-
-/**
- * From the first late timer of a timers phase until the check phase, every queue that fires waits
- * as well, although its own timer may be less late: verdicts hand off to each other (an inner
- * attempt leaves its end to the enclosing attempt's timer, an attempt timer to the deadline's), so
- * they must all be judged together, in the order they came due.
- */
-/** When the first queue was deferred; a list older than one timers phase is stale (its check phase never ran). */
-let deferringSince = 0;
-/**
- * The `setImmediate` the check-phase expiry was scheduled with. If another is installed now (a
- * fake clock was swapped), that expiry will never run: the deferral is abandoned and starts over.
- */
-let deferredWith: unknown;
-/** The queues whose timers ran late in this timers phase, waiting for the check phase. */
-let deferredQueues: FifoTimerQueue[] = [];
-
-/**
- * Many deadlines of one fixed duration behind a single timer.
- *
- * All entries of one queue share the same duration and are added in time order, so they expire
- * in FIFO order: one armed `setTimeout` for the head serves them all. That turns a
- * `setTimeout`+`clearTimeout` pair per call (the dominant cost of a retried call) into a linked-list
- * append and unlink. Entries are unlinked in O(1) wherever they are, so a hung call at the head
- * does not keep every call that finished after it reachable. When the queue drains, the timer is
- * released after the current event-loop turn rather than at once, so a tight loop of calls does not
- * arm and clear it for every call.
- */
-export class FifoTimerQueue {
-  private head: TimerNode | null = null;
-  private tail: TimerNode | null = null;
-  private timer: Timer | undefined = undefined;
-  /** When the armed timer is due: how late it ran is measured from here, not from the head. */
-  private timerDueAt = 0;
-  /** When the timer last ran: its expiry takes the entries due by then. */
-  private firedAt = 0;
-  private releasePending = false;
-  /** From the timer until expiries have run, pushes must not arm: expiry re-arms for the head. */
-  private firing = false;
-
-  constructor(readonly duration: number) {}
-
-  /** Appends `node`, expiring `duration` ms after `at` (the caller's current time). */
-  push(node: TimerNode, at: number): void {
-    node.tExpiresAt = at + this.duration;
-    node.tNext = null;
-    node.tPrev = this.tail;
-    node.tLive = true;
-    if (this.tail === null) this.head = node;
-    else this.tail.tNext = node;
-    this.tail = node;
-    if (this.timer === undefined && !this.firing) this.arm(node.tExpiresAt, at);
-  }
-
-  /** Unlinks `node`; O(1). */
-  remove(node: TimerNode): void {
-    if (!node.tLive) return;
-    node.tLive = false;
-    const { tPrev: prev, tNext: next } = node;
-    if (prev === null) this.head = next;
-    else prev.tNext = next;
-    if (next === null) this.tail = prev;
-    else next.tPrev = prev;
-    node.tPrev = null;
-    node.tNext = null;
-    if (this.head === null && this.timer !== undefined && !this.releasePending) {
-      this.releasePending = true;
-      afterTurn(this.release);
-    }
-  }
-
-  private arm(at: number, current: number): void {
-    // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
-    // for less than 1 ms, and re-arm after expiry if the head is not due yet.
-    const delay = Math.max(1, Math.ceil(at - current));
-    this.timerDueAt = current + delay;
-    this.timer = startSharedTimer(this.fire, delay);
-  }
-
-  private readonly release = (): void => {
-    this.releasePending = false;
-    if (this.head === null && this.timer !== undefined) {
-      stopTimer(this.timer);
-      this.timer = undefined;
-    }
-  };
-
-  private readonly fire = (): void => {
-    this.timer = undefined;
-    const at = now();
-    this.firing = true;
-    this.firedAt = at;
-    const phaseDeferring =
-      deferredQueues.length > 0 &&
-      Math.abs(at - deferringSince) <= LATE_MS &&
-      deferredWith === globalThis.setImmediate;
-    if (!phaseDeferring && at - this.timerDueAt <= LATE_MS) {
-      FifoTimerQueue.expire([this]);
-      return;
-    }
-    // The timer ran late: the event loop is saturated. Node runs overdue timers before it reads
-    // I/O that has already arrived, so judging now would time out attempts whose responses are
-    // waiting in a socket. Judge in the check phase instead, once this turn's I/O is read.
-    if (!phaseDeferring) {
-      // A stale list (its check phase never came) is judged with this one.
-      deferringSince = at;
-      deferredWith = globalThis.setImmediate;
-      afterTurn(FifoTimerQueue.expireDeferred);
-    }
-    deferredQueues.push(this);
-  };
-
-  /** The check phase after late timers: the queues deferred in the timers phase. */
-  private static readonly expireDeferred = (): void => {
-    const queues = deferredQueues;
-    deferredQueues = [];
-    FifoTimerQueue.expire(queues);
-  };
-
-  /**
-   * Every overdue entry of `queues` (due by when each queue's timer ran), across queues in the
-   * order they came due, so that the first bound to come due decides; then re-arms each queue.
-   */
-  private static expire(queues: readonly FifoTimerQueue[]): void {
-    try {
-      for (;;) {
-        let next: FifoTimerQueue | undefined;
-        let nextDue = Number.POSITIVE_INFINITY;
-        for (const queue of queues) {
-          const head = queue.head;
-          if (head !== null && head.tExpiresAt <= queue.firedAt && head.tExpiresAt < nextDue) {
-            next = queue;
-            nextDue = head.tExpiresAt;
-          }
-        }
-        if (next === undefined) break;
-        const head = next.head!;
-        // Unlink before the callback: an expiry may start a new attempt that pushes.
-        next.remove(head);
-        head.onTimer(next.firedAt);
-      }
-    } finally {
-      // Also after a throwing callback: the entries behind it still need a timer.
-      for (const queue of queues) {
-        queue.firing = false;
-        if (queue.head !== null && queue.timer === undefined)
-          queue.arm(queue.head.tExpiresAt, now());
-      }
-    }
-  }
+function endOfTurn(): void {
+  checkScheduledWith = undefined;
+  turn++;
+  const run = waiting;
+  waiting = [];
+  // The callbacks are the engine's own and catch what the user's code throws.
+  for (const callback of run) callback();
 }

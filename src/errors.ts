@@ -8,8 +8,13 @@ const kAttemptTimeout = Symbol.for('asyncbackoff.AttemptTimeoutError');
 const kDeadline = Symbol.for('asyncbackoff.DeadlineExceededError');
 const kRetryCondition = Symbol.for('asyncbackoff.RetryConditionError');
 
-// A user subclass of one of ours must not match every instance of our class, so the brand check
-// applies only to our own classes; subclasses fall back to the prototype chain.
+// The brand is a property of each class's prototype, so constructing an error costs nothing for
+// it. A user subclass of one of ours must not match every instance of our class, so the brand
+// check applies only to our own classes; subclasses fall back to the prototype chain.
+function brand(klass: Function, key: symbol): void {
+  Object.defineProperty(klass.prototype, key, { value: true });
+}
+
 function branded(klass: Function, self: Function, brand: symbol, value: unknown): boolean {
   if (self !== klass) return Function.prototype[Symbol.hasInstance].call(self, value);
   return (
@@ -42,13 +47,13 @@ export class TimeoutError extends Error {
   constructor(message: string, timeout: number, options?: ErrorOptions) {
     super(message, options);
     this.timeout = timeout;
-    Object.defineProperty(this, kTimeout, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(TimeoutError, this, kTimeout, value);
   }
 }
+brand(TimeoutError, kTimeout);
 
 /**
  * An attempt ran longer than `attemptTimeout`. It is the abort reason of that attempt's signal,
@@ -63,13 +68,13 @@ export class AttemptTimeoutError extends TimeoutError {
   constructor(timeout: number, attempt: number, options?: ErrorOptions) {
     super(`Attempt ${attempt} timed out after ${timeout} ms`, timeout, options);
     this.attempt = attempt;
-    Object.defineProperty(this, kAttemptTimeout, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(AttemptTimeoutError, this, kAttemptTimeout, value);
   }
 }
+brand(AttemptTimeoutError, kAttemptTimeout);
 
 /**
  * The execution's `deadline` passed. It is the abort reason of the running attempt's signal, and
@@ -84,13 +89,13 @@ export class DeadlineExceededError extends TimeoutError {
   constructor(timeout: number, attempts: number, options?: ErrorOptions) {
     super(`Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`, timeout, options);
     this.attempts = attempts;
-    Object.defineProperty(this, kDeadline, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(DeadlineExceededError, this, kDeadline, value);
   }
 }
+brand(DeadlineExceededError, kDeadline);
 
 /**
  * `retryIf` still held for the last result when tries or time ran out. Carries that result.
@@ -108,13 +113,13 @@ export class RetryConditionError<TResult = unknown> extends Error {
     super(`retryIf still held after ${attempts} attempt(s)`, options);
     this.lastResult = lastResult;
     this.attempts = attempts;
-    Object.defineProperty(this, kRetryCondition, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(RetryConditionError, this, kRetryCondition, value);
   }
 }
+brand(RetryConditionError, kRetryCondition);
 
 const kBrokenCircuit = Symbol.for('asyncbackoff.BrokenCircuitError');
 const kLockUnavailable = Symbol.for('asyncbackoff.LockUnavailableError');
@@ -145,13 +150,13 @@ export class BrokenCircuitError extends Error {
       options,
     );
     this.retryAfter = retryAfter;
-    Object.defineProperty(this, kBrokenCircuit, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(BrokenCircuitError, this, kBrokenCircuit, value);
   }
 }
+brand(BrokenCircuitError, kBrokenCircuit);
 
 /**
  * `backoff.withLock` ran out of tries or time while the lock stayed busy (`acquire` kept
@@ -171,13 +176,13 @@ export class LockUnavailableError extends Error {
     super(`Lock still busy after ${attempts} attempt(s) in ${Math.round(waited)} ms`, options);
     this.attempts = attempts;
     this.waited = waited;
-    Object.defineProperty(this, kLockUnavailable, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(LockUnavailableError, this, kLockUnavailable, value);
   }
 }
+brand(LockUnavailableError, kLockUnavailable);
 
 /**
  * The lock held around a `withLock` body was lost: a renewal returned `false` or failed (its
@@ -190,10 +195,35 @@ export class LockLostError extends Error {
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    Object.defineProperty(this, kLockLost, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(LockLostError, this, kLockLost, value);
   }
+}
+brand(LockLostError, kLockLost);
+
+/**
+ * Builds one of the library's own timeout errors without a stack trace: its stack would show only
+ * the timer that fired, never the caller, and capturing it costs microseconds per expiry when
+ * thousands of calls time out at once.
+ */
+function stackless<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** @internal The error an attempt timer rejects with. */
+export function attemptTimedOut(timeout: number, attempt: number): AttemptTimeoutError {
+  return stackless(() => new AttemptTimeoutError(timeout, attempt));
+}
+
+/** @internal The error a deadline rejects with. */
+export function deadlinePassed(timeout: number, attempts: number): DeadlineExceededError {
+  return stackless(() => new DeadlineExceededError(timeout, attempts));
 }

@@ -86,6 +86,8 @@ export { retry } from './retry.js';
 export { MAX_SERVER_TIMEOUT, type ServerTimeoutOptions, serverTimeout } from './server-timeout.js';
 export type {
   BackoffStatistics,
+  CircuitBreaker,
+  CircuitState,
   DelayContext,
   DelayFunction,
   DelayStrategy,
@@ -93,6 +95,7 @@ export type {
   FailureKind,
   GiveupEvent,
   HookResult,
+  LateResultInfo,
   PolicyDecision,
   PolicyInfo,
   RetryAfterHint,

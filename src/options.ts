@@ -5,26 +5,38 @@
 
 import { resolveDelay } from './delays.js';
 import type {
-  BackoffStatistics,
+  CircuitBreaker,
   DelayFunction,
   DelayStrategy,
   ErrorClass,
   FailureKind,
   GiveupEvent,
   HookResult,
+  LateResultInfo,
   RetryAfterHint,
   RetryBudget,
   RetryEvent,
   RetryPolicy,
   SuccessEvent,
 } from './types.js';
-import { describe, MAX_TIMER_MS } from './validate.js';
+import {
+  checkBoolean,
+  checkCount,
+  checkFunction,
+  checkOptions,
+  checkTime,
+  describe,
+} from './validate.js';
 
 /** A hook or policy given as a method name, resolved on `this` of a decorated method. */
 export type MethodName = string;
 
+/** A predicate that may answer later: its promise is awaited within the deadline and the signals. */
+export type MaybeAsync<T> = T | PromiseLike<T>;
+
 /**
- * Options of {@link Backoff}. Times are milliseconds.
+ * Options of {@link Backoff}. Times are milliseconds: a non-zero time below 1 is a `RangeError`
+ * (a time copied from Python's seconds), and `null`, `undefined` or `Infinity` mean "no limit".
  *
  * @typeParam TResult - the result type `retryIf` and `onSuccess` see; inferred from `retryIf`.
  */
@@ -50,11 +62,18 @@ export interface BackoffOptions<TResult = unknown> {
    */
   pause?: number | DelayStrategy | DelayFunction | undefined;
   /**
-   * Error classes worth another attempt. Any other thrown value rejects at once. Attempt timeouts
-   * are always retried.
+   * Error classes worth another attempt. Any other thrown value rejects at once (unless `retryOn`
+   * or `retryAll` says otherwise). Attempt timeouts are always retried.
    * @defaultValue `[]`
    */
   exceptions?: readonly ErrorClass[] | undefined;
+  /**
+   * A predicate for errors worth another attempt, for those that carry a `code` but no class of
+   * their own (`isTransientNetworkError`, `isTransientPgError`, `isTransientRedisError`). An error
+   * is retriable if it is an instance of one of `exceptions` or `retryOn(error)` returns `true`.
+   * It must answer synchronously with a boolean.
+   */
+  retryOn?: ((error: unknown) => boolean) | null | undefined;
   /**
    * Retry every thrown value, whatever its class (what `asyncretry` does without `exceptions`).
    * @defaultValue `false`
@@ -65,8 +84,11 @@ export interface BackoffOptions<TResult = unknown> {
    * @defaultValue `null` (unbounded: bounded only by the deadline)
    */
   maxTries?: number | null | undefined;
-  /** Called with each retriable error; returning `true` rejects at once with that error. */
-  giveup?: ((error: unknown) => boolean) | null | undefined;
+  /**
+   * Called with each retriable error; `true` rejects at once with that error. It may return a
+   * promise, which is awaited within the deadline and the signals.
+   */
+  giveup?: ((error: unknown) => MaybeAsync<boolean>) | null | undefined;
   /** Cancels every execution of this instance when aborted (say, on service shutdown). */
   signal?: AbortSignal | undefined;
   /**
@@ -78,9 +100,10 @@ export interface BackoffOptions<TResult = unknown> {
   /**
    * Marks a returned value as "not done yet": the next attempt follows the pause. For polling a job
    * or trying to take a lock. When tries or time run out while it still holds, the execution
-   * rejects with a `RetryConditionError` carrying the last result (see `returnLastResult`).
+   * rejects with a `RetryConditionError` carrying the last result (see `returnLastResult`). It
+   * may return a promise, which is awaited within the deadline and the signals.
    */
-  retryIf?: ((result: TResult) => boolean) | undefined;
+  retryIf?: ((result: TResult) => MaybeAsync<boolean>) | undefined;
   /**
    * With `retryIf`: resolve with the last result instead of rejecting when tries or time run out.
    * @defaultValue `false`
@@ -102,6 +125,22 @@ export interface BackoffOptions<TResult = unknown> {
   random?: (() => number) | undefined;
   /** A retry budget shared with other instances; a refused retry rejects at once with the last error. */
   budget?: RetryBudget | undefined;
+  /**
+   * A circuit breaker shared with other instances (`circuitBreaker(...)`). While it is open, an
+   * attempt is refused with a `BrokenCircuitError` (`whenOpen: 'fail'`) or held until a probe
+   * succeeds (`whenOpen: 'wait'`), within the deadline and the signals. Retriable failures and
+   * timeouts count against it; any answer (a success, a non-retriable error, a `retryIf` result)
+   * counts for it.
+   */
+  breaker?: CircuitBreaker | undefined;
+  /**
+   * Called once for each attempt the execution abandoned (its attempt timeout ran out, the
+   * deadline passed, or it was cancelled) that fulfils afterwards, with the value it fulfilled
+   * with: release what it acquired (a connection, a lock). Never called for the result the
+   * execution resolved with, nor for late rejections. What it throws or rejects with is reported
+   * as a process warning (`ASYNCBACKOFF_LATE_RESULT_FAILED`), never an unhandled rejection.
+   */
+  onLateResult?: ((value: unknown, info: LateResultInfo) => HookResult) | undefined;
   /**
    * Extracts a server's retry-after hint from an error or a result: milliseconds, a `Date`, or
    * nothing. The next pause is at least the hint; a negative hint means "do not retry".
@@ -135,29 +174,33 @@ export interface Policy {
   readonly pause: number; // constant pause; used when `strategy` is undefined
   readonly strategy: DelayStrategy | undefined;
   readonly exceptions: readonly ErrorClass[];
+  readonly retryOn: ((error: unknown) => boolean) | undefined;
   readonly retryAll: boolean;
   readonly maxTries: number; // Infinity when unbounded
-  readonly giveup: ((error: unknown) => boolean) | undefined;
+  readonly giveup: ((error: unknown) => MaybeAsync<boolean>) | undefined;
   readonly signal: AbortSignal | undefined;
   readonly policy: RetryPolicy | MethodName | undefined;
-  readonly retryIf: ((result: unknown) => boolean) | undefined;
+  readonly retryIf: ((result: unknown) => MaybeAsync<boolean>) | undefined;
   readonly returnLastResult: boolean;
   readonly onRetry: ((event: RetryEvent) => HookResult) | MethodName | undefined;
   readonly afterFailure: ((error: unknown, fails: number) => HookResult) | MethodName | undefined;
   readonly onGiveup: ((event: GiveupEvent) => HookResult) | MethodName | undefined;
   readonly onSuccess: ((event: SuccessEvent) => HookResult) | MethodName | undefined;
+  readonly onLateResult: ((value: unknown, info: LateResultInfo) => HookResult) | undefined;
   readonly random: () => number;
   readonly budget: RetryBudget | undefined;
+  readonly breaker: CircuitBreaker | undefined;
   readonly retryAfter: ((outcome: unknown, kind: FailureKind) => RetryAfterHint) | undefined;
   readonly maxRetryAfter: number;
   readonly context: boolean;
 }
 
-const KNOWN = new Set<string>([
+const KNOWN: readonly string[] = [
   'attemptTimeout',
   'deadline',
   'pause',
   'exceptions',
+  'retryOn',
   'retryAll',
   'maxTries',
   'giveup',
@@ -169,185 +212,113 @@ const KNOWN = new Set<string>([
   'afterFailure',
   'onGiveup',
   'onSuccess',
+  'onLateResult',
   'random',
   'budget',
+  'breaker',
   'retryAfter',
   'maxRetryAfter',
   'context',
-]);
+];
 
-function optionalTime(
-  name: string,
-  value: unknown,
-  allowZero: boolean,
-  where: string,
-): number | undefined {
-  if (value === null || value === undefined || value === Number.POSITIVE_INFINITY) return undefined;
-  if (typeof value !== 'number')
-    throw new TypeError(
-      `${where}: '${name}' must be a number of milliseconds or null, got ${describe(value)}`,
-    );
-  if (Number.isNaN(value) || value < 0 || (!allowZero && value === 0) || value > MAX_TIMER_MS)
-    throw new RangeError(
-      `${where}: '${name}' must be ${allowZero ? '>= 0' : '> 0'} and <= ${MAX_TIMER_MS} ms (or null for no limit), got ${describe(value)}`,
-    );
-  return value;
-}
+const BUDGET_METHODS = ['recordFailure', 'tryAcquire', 'recordSuccess'] as const;
+const BREAKER_METHODS = [
+  'tryPass',
+  'recordSuccess',
+  'recordFailure',
+  'release',
+  'retryAfter',
+  'onReady',
+] as const;
 
-function optionalFunction<T>(
-  name: string,
-  value: T,
-  where: string,
-  allowName = false,
-): Exclude<T, null> | undefined {
-  if (value === null || value === undefined) return undefined;
-  if (typeof value === 'function') return value as Exclude<T, null>;
-  if (allowName && typeof value === 'string' && value.length > 0) return value as Exclude<T, null>;
-  throw new TypeError(
-    `${where}: '${name}' must be a function${allowName ? ' or a method name' : ''}, got ${describe(value)}`,
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
   );
 }
 
 /**
  * Validates options and returns the engine's policy.
- * @throws TypeError for values of the wrong type, RangeError for numbers out of range.
+ * @throws TypeError for values of the wrong type or unknown keys, RangeError for numbers out of
+ *   range; the message starts with `where`.
  */
 export function normalizeOptions(
   options: BackoffOptions<any> | undefined,
   where = 'Backoff',
 ): Policy {
   if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object')
-    throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options))
-    if (!KNOWN.has(key)) throw new TypeError(`${where}: unknown option '${key}'`);
+  checkOptions(where, options, KNOWN);
 
-  const attemptTimeout = optionalTime('attemptTimeout', options.attemptTimeout, false, where);
-  const deadline = optionalTime('deadline', options.deadline, true, where);
+  const attemptTimeout = checkTime(where, 'attemptTimeout', options.attemptTimeout, {
+    allowZero: false,
+    limit: true,
+  });
+  const deadline = checkTime(where, 'deadline', options.deadline, { allowZero: true, limit: true });
 
   let pause = 0;
   let strategy: DelayStrategy | undefined;
   const rawPause = options.pause;
-  if (typeof rawPause === 'number') {
-    if (Number.isNaN(rawPause) || rawPause < 0 || rawPause > MAX_TIMER_MS)
-      throw new RangeError(
-        `${where}: 'pause' must be >= 0 and <= ${MAX_TIMER_MS} ms, got ${describe(rawPause)}`,
-      );
-    pause = rawPause;
-  } else if (rawPause !== undefined) strategy = resolveDelay(rawPause, where);
+  if (typeof rawPause === 'number')
+    pause = checkTime(where, 'pause', rawPause, { allowZero: true, limit: false });
+  else if (rawPause !== undefined) strategy = resolveDelay(rawPause, where);
 
   const rawExceptions = options.exceptions ?? [];
   if (!Array.isArray(rawExceptions))
     throw new TypeError(
       `${where}: 'exceptions' must be an array of error classes, got ${describe(rawExceptions)}`,
     );
-  rawExceptions.forEach((klass: unknown, index: number) => {
+  for (let index = 0; index < rawExceptions.length; index++) {
+    const klass: unknown = rawExceptions[index];
     if (typeof klass !== 'function' || klass.prototype === undefined)
       throw new TypeError(
         `${where}: 'exceptions[${index}]' must be a class (constructor), got ${describe(klass)}`,
       );
-  });
-
-  const retryAll = options.retryAll ?? false;
-  if (typeof retryAll !== 'boolean')
-    throw new TypeError(`${where}: 'retryAll' must be a boolean, got ${describe(retryAll)}`);
-
-  let maxTries = Number.POSITIVE_INFINITY;
-  if (options.maxTries !== null && options.maxTries !== undefined) {
-    const value: unknown = options.maxTries;
-    if (typeof value !== 'number')
-      throw new TypeError(
-        `${where}: 'maxTries' must be an integer >= 1 or null, got ${describe(value)}`,
-      );
-    if (!Number.isInteger(value) || value < 1)
-      throw new RangeError(
-        `${where}: 'maxTries' must be an integer >= 1 or null, got ${describe(value)}`,
-      );
-    maxTries = value;
   }
 
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new TypeError(`${where}: 'signal' must be an AbortSignal, got ${describe(signal)}`);
 
-  const returnLastResult = options.returnLastResult ?? false;
-  if (typeof returnLastResult !== 'boolean')
-    throw new TypeError(
-      `${where}: 'returnLastResult' must be a boolean, got ${describe(returnLastResult)}`,
-    );
-
-  const maxRetryAfter = options.maxRetryAfter ?? Number.POSITIVE_INFINITY;
-  if (typeof maxRetryAfter !== 'number')
-    throw new TypeError(
-      `${where}: 'maxRetryAfter' must be a number of milliseconds, got ${describe(maxRetryAfter)}`,
-    );
-  if (Number.isNaN(maxRetryAfter) || maxRetryAfter < 0)
-    throw new RangeError(
-      `${where}: 'maxRetryAfter' must be >= 0 ms, got ${describe(maxRetryAfter)}`,
-    );
-
-  const context = options.context ?? true;
-  if (typeof context !== 'boolean')
-    throw new TypeError(`${where}: 'context' must be a boolean, got ${describe(context)}`);
-
   const budget = options.budget;
-  if (
-    budget !== undefined &&
-    (typeof budget !== 'object' ||
-      budget === null ||
-      typeof budget.tryAcquire !== 'function' ||
-      typeof budget.recordFailure !== 'function' ||
-      typeof budget.recordSuccess !== 'function')
-  )
+  if (budget !== undefined && !hasMethods(budget, BUDGET_METHODS))
     throw new TypeError(
       `${where}: 'budget' must be a RetryBudget (recordFailure, tryAcquire, recordSuccess), got ${describe(budget)}`,
     );
-
-  const policy = optionalFunction('policy', options.policy, where, true);
-  const retryIf = optionalFunction('retryIf', options.retryIf, where);
-  const onRetry = optionalFunction('onRetry', options.onRetry, where, true);
-  const afterFailure = optionalFunction('afterFailure', options.afterFailure, where, true);
-  const onGiveup = optionalFunction('onGiveup', options.onGiveup, where, true);
-  const onSuccess = optionalFunction('onSuccess', options.onSuccess, where, true);
+  const breaker = options.breaker;
+  if (breaker !== undefined && !hasMethods(breaker, BREAKER_METHODS))
+    throw new TypeError(
+      `${where}: 'breaker' must be a CircuitBreaker (made by circuitBreaker()), got ${describe(breaker)}`,
+    );
 
   return Object.freeze({
-    attemptTimeout: attemptTimeout ?? Number.POSITIVE_INFINITY,
-    deadline: deadline ?? Number.POSITIVE_INFINITY,
+    attemptTimeout,
+    deadline,
     pause,
     strategy,
     exceptions: Object.freeze([...rawExceptions]),
-    retryAll,
-    maxTries,
-    giveup: optionalFunction('giveup', options.giveup, where),
+    retryOn: checkFunction(where, 'retryOn', options.retryOn),
+    retryAll: checkBoolean(where, 'retryAll', options.retryAll, false),
+    maxTries: checkCount(where, 'maxTries', options.maxTries, { min: 1, limit: true }),
+    giveup: checkFunction(where, 'giveup', options.giveup),
     signal,
-    policy,
-    retryIf,
-    returnLastResult,
-    onRetry,
-    afterFailure,
-    onGiveup,
-    onSuccess,
-    random: optionalFunction('random', options.random, where) ?? Math.random,
+    policy: checkFunction(where, 'policy', options.policy, true),
+    retryIf: checkFunction(where, 'retryIf', options.retryIf),
+    returnLastResult: checkBoolean(where, 'returnLastResult', options.returnLastResult, false),
+    onRetry: checkFunction(where, 'onRetry', options.onRetry, true),
+    afterFailure: checkFunction(where, 'afterFailure', options.afterFailure, true),
+    onGiveup: checkFunction(where, 'onGiveup', options.onGiveup, true),
+    onSuccess: checkFunction(where, 'onSuccess', options.onSuccess, true),
+    onLateResult: checkFunction(where, 'onLateResult', options.onLateResult),
+    random: checkFunction(where, 'random', options.random) ?? Math.random,
     budget,
-    retryAfter: optionalFunction('retryAfter', options.retryAfter, where),
-    maxRetryAfter,
-    context,
+    breaker,
+    retryAfter: checkFunction(where, 'retryAfter', options.retryAfter),
+    maxRetryAfter: checkTime(where, 'maxRetryAfter', options.maxRetryAfter, {
+      allowZero: true,
+      limit: true,
+    }),
+    context: checkBoolean(where, 'context', options.context, true),
   });
-}
-
-/** A fresh, zeroed statistics record. */
-export function emptyStatistics(): { -readonly [K in keyof BackoffStatistics]: number } {
-  return {
-    attempts: 0,
-    done: 0,
-    errors: 0,
-    cancels: 0,
-    sumTime: 0,
-    timeouts: 0,
-    retries: 0,
-    giveUps: 0,
-    sleptTime: 0,
-    budgetRefusals: 0,
-    successes: 0,
-  };
 }

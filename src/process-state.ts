@@ -9,13 +9,13 @@
  * on it share the store; a future incompatible shape takes a new key.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Attempt } from './attempt.js';
+import type { AttemptContext, AttemptLike } from './attempt.js';
 
 const KEY = Symbol.for('asyncbackoff.attemptStorage.v1');
 
-type Shared = typeof globalThis & { [KEY]?: AsyncLocalStorage<Attempt> };
+type Shared = typeof globalThis & { [KEY]?: AsyncLocalStorage<AttemptContext & AttemptLike> };
 
 /** The attempt storage of this process, created by whichever copy loads first. */
 const shared = globalThis as Shared;
-shared[KEY] ??= new AsyncLocalStorage<Attempt>();
-export const attemptStorage: AsyncLocalStorage<Attempt> = shared[KEY];
+shared[KEY] ??= new AsyncLocalStorage<AttemptContext & AttemptLike>();
+export const attemptStorage: AsyncLocalStorage<AttemptContext & AttemptLike> = shared[KEY];

@@ -6,6 +6,7 @@
  * `maxRetryAfter` gives up at once, and a negative hint means "do not retry".
  */
 import type { RetryAfterHint } from './types.js';
+import { describe, MAX_TIMER_MS } from './validate.js';
 
 const DELTA_SECONDS = /^\d+$/;
 
@@ -236,4 +237,27 @@ export function retryAfterFrom(outcome: unknown): RetryAfterHint {
     return parseRetryAfter(response.headers.get('retry-after'));
   if (isObject(response)) return fromHeaders(response);
   return undefined;
+}
+
+/** @internal What a pushback hint asks of the next pause. */
+export const REFUSE_RETRY = -1;
+
+/**
+ * @internal The pause (ms) a `retryAfter` hint asks for: `undefined` for no hint, or
+ * {@link REFUSE_RETRY} when the server asked not to retry (a negative hint) or asked for longer
+ * than `maxRetryAfter` (or than `setTimeout` can wait, which is as unusable).
+ * @throws TypeError when the extractor returned something that is not a hint.
+ */
+export function pushbackDelay(hint: unknown, maxRetryAfter: number): number | undefined {
+  if (hint === null || hint === undefined) return undefined;
+  let ms: number;
+  if (hint instanceof Date) ms = Math.max(0, hint.getTime() - Date.now());
+  else if (typeof hint === 'number' && !Number.isNaN(hint)) ms = hint;
+  else
+    throw new TypeError(
+      `Backoff: 'retryAfter' must return milliseconds, a Date, null or undefined, got ${describe(hint)}`,
+    );
+  if (Number.isNaN(ms)) return undefined; // an invalid Date: no hint
+  if (ms < 0 || ms > maxRetryAfter || ms > MAX_TIMER_MS) return REFUSE_RETRY;
+  return ms;
 }

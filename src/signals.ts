@@ -1,29 +1,118 @@
 /**
  * Linking executions to long-lived signals (service shutdown, a request's signal).
  *
- * Adding and removing an abort listener costs about as much as the rest of a call, so one link per
- * instance listens for all of its live executions: the listener is added when the first execution
- * starts and removed after the event-loop turn in which the last one settled. A million calls
- * through an instance bound to one signal add one listener, not a million.
+ * Adding and removing an abort listener costs about as much as the rest of a call, so each signal
+ * has one hub per process copy, shared by every instance, view and one-off `retry()` bound to it:
+ * the hub listens while it has live executions. A million calls through instances bound to one
+ * signal add one listener, not a million, and a view per request (`withSignal(req.signal)`) on an
+ * instance bound to `shutdown` adds nothing to `shutdown` per request.
+ *
+ * When its last execution settles, a hub that served several executions keeps listening until the
+ * end of the event-loop turn (so a loop of calls does not add and remove it each time); a hub that
+ * served only one stops at once, so a signal made for one call is not held past that call.
  */
 import { afterTurn } from './clock.js';
 
-/** A live execution; the link threads them on an intrusive list so add/remove cost no hashing. */
+/** A live execution, as the hubs see it. */
 export interface Cancellable {
   cancel(reason: unknown): void;
-  linkPrev: Cancellable | null;
-  linkNext: Cancellable | null;
+}
+
+/** One execution's place in one hub's list. */
+export class Membership {
+  prev: Membership | null = null;
+  next: Membership | null = null;
+  constructor(
+    readonly hub: SignalHub,
+    readonly member: Cancellable,
+  ) {}
+}
+
+class SignalHub {
+  private head: Membership | null = null;
+  private listening = false;
+  private releasePending = false;
+  /** Executions served since the hub was made; see the file header. */
+  private served = 0;
+
+  constructor(readonly signal: AbortSignal) {}
+
+  join(member: Cancellable): Membership {
+    const node = new Membership(this, member);
+    const head = this.head;
+    node.next = head;
+    if (head !== null) head.prev = node;
+    this.head = node;
+    this.served++;
+    if (!this.listening) {
+      this.listening = true;
+      this.signal.addEventListener('abort', this);
+    }
+    return node;
+  }
+
+  leave(node: Membership): void {
+    const { prev, next } = node;
+    if (prev !== null) prev.next = next;
+    else if (this.head === node) this.head = next;
+    else return; // not in the list (already left)
+    if (next !== null) next.prev = prev;
+    node.prev = null;
+    node.next = null;
+    if (this.head !== null || !this.listening) return;
+    if (this.served <= 1) this.release();
+    else if (!this.releasePending) {
+      this.releasePending = true;
+      afterTurn(() => {
+        this.releasePending = false;
+        this.release();
+      });
+    }
+  }
+
+  private release(): void {
+    if (this.head === null && this.listening) {
+      this.listening = false;
+      this.signal.removeEventListener('abort', this);
+    }
+  }
+
+  /** The abort listener (an object listener: no closure per hub). */
+  handleEvent(): void {
+    const reason = this.signal.reason;
+    // cancel() makes the execution leave; collect first.
+    const all: Cancellable[] = [];
+    for (let node = this.head; node !== null; node = node.next) all.push(node.member);
+    for (const member of all) member.cancel(reason);
+  }
+}
+
+const hubs = new WeakMap<AbortSignal, SignalHub>();
+
+function hubOf(signal: AbortSignal): SignalHub {
+  let hub = hubs.get(signal);
+  if (hub === undefined) {
+    hub = new SignalHub(signal);
+    hubs.set(signal, hub);
+  }
+  return hub;
 }
 
 /** What {@link SignalLink.abortedReason} returns when no signal is aborted (a reason may be anything). */
 export const NOT_ABORTED: unique symbol = Symbol('not aborted');
 
+/** The signals an instance or a view stops on. */
 export class SignalLink {
-  private head: Cancellable | null = null;
-  private listening = false;
-  private releasePending = false;
+  private readonly hubs: readonly SignalHub[];
 
-  constructor(readonly signals: readonly AbortSignal[]) {}
+  constructor(readonly signals: readonly AbortSignal[]) {
+    this.hubs = signals.map(hubOf);
+  }
+
+  /** The same signals and `signal`. */
+  with(signal: AbortSignal): SignalLink {
+    return new SignalLink([...this.signals, signal]);
+  }
 
   /** The reason of the first aborted signal, or {@link NOT_ABORTED}. */
   abortedReason(): unknown {
@@ -35,45 +124,15 @@ export class SignalLink {
     return NOT_ABORTED;
   }
 
-  add(execution: Cancellable): void {
-    const head = this.head;
-    execution.linkPrev = null;
-    execution.linkNext = head;
-    if (head !== null) head.linkPrev = execution;
-    this.head = execution;
-    if (!this.listening) {
-      this.listening = true;
-      for (const signal of this.signals) signal.addEventListener('abort', this.onAbort);
-    }
+  /** Makes `member` stop when any of the signals aborts; pass the result to {@link leave}. */
+  join(member: Cancellable): Membership | Membership[] {
+    const hubs = this.hubs;
+    if (hubs.length === 1) return hubs[0]!.join(member);
+    return hubs.map((hub) => hub.join(member));
   }
 
-  delete(execution: Cancellable): void {
-    const { linkPrev: prev, linkNext: next } = execution;
-    if (prev !== null) prev.linkNext = next;
-    else if (this.head === execution) this.head = next;
-    else return; // not linked (already removed)
-    if (next !== null) next.linkPrev = prev;
-    execution.linkPrev = null;
-    execution.linkNext = null;
-    if (this.head === null && this.listening && !this.releasePending) {
-      this.releasePending = true;
-      afterTurn(this.release);
-    }
+  leave(joined: Membership | Membership[]): void {
+    if (joined instanceof Membership) joined.hub.leave(joined);
+    else for (const node of joined) node.hub.leave(node);
   }
-
-  private readonly release = (): void => {
-    this.releasePending = false;
-    if (this.head === null && this.listening) {
-      this.listening = false;
-      for (const signal of this.signals) signal.removeEventListener('abort', this.onAbort);
-    }
-  };
-
-  private readonly onAbort = (event: Event): void => {
-    const reason = (event.target as AbortSignal).reason;
-    // cancel() unlinks the execution; collect first.
-    const all: Cancellable[] = [];
-    for (let e = this.head; e !== null; e = e.linkNext) all.push(e);
-    for (const execution of all) execution.cancel(reason);
-  };
 }

@@ -81,9 +81,14 @@ export interface PolicyInfo {
 
 /**
  * An aioretry-style policy: `fails` counts failures from 1. Returning `abandon: true` rejects with
- * the error; otherwise `delay` (ms) replaces the `pause` for the next attempt.
+ * the error; otherwise `delay` (ms) replaces the `pause` for the next attempt. It may return a
+ * promise of the decision; it is awaited within the deadline and the signals.
  */
-export type RetryPolicy = (fails: number, error: unknown, info: PolicyInfo) => PolicyDecision;
+export type RetryPolicy = (
+  fails: number,
+  error: unknown,
+  info: PolicyInfo,
+) => PolicyDecision | PromiseLike<PolicyDecision>;
 
 /** What the `onRetry` hook is told. */
 export interface RetryEvent {
@@ -112,7 +117,8 @@ export interface GiveupEvent {
     | 'max-tries'
     | 'deadline'
     | 'budget'
-    | 'pushback';
+    | 'pushback'
+    | 'breaker';
   readonly elapsed: number;
 }
 
@@ -156,4 +162,52 @@ export interface BackoffStatistics {
   readonly budgetRefusals: number;
   /** Executions that resolved. */
   readonly successes: number;
+  /** Abandoned attempts (timed out, past the deadline, cancelled) that fulfilled afterwards. */
+  readonly lateResults: number;
+  /** Attempts an open circuit breaker refused (`whenOpen: 'fail'`) or held back (`'wait'`). */
+  readonly breakerRefusals: number;
+}
+
+/** What `onLateResult` is told besides the value. */
+export interface LateResultInfo {
+  /** The 1-based number of the abandoned attempt. */
+  readonly attempt: number;
+  /**
+   * Why it was abandoned: the abort reason of its signal (`AttemptTimeoutError`,
+   * `DeadlineExceededError`, or a cancelling signal's reason).
+   */
+  readonly reason: unknown;
+}
+
+/** The state of a {@link CircuitBreaker}. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** @internal What {@link CircuitBreaker.tryPass} hands out: one admitted attempt. */
+export interface BreakerPass {
+  /** Whether this attempt is the half-open breaker's probe. */
+  readonly probe: boolean;
+}
+
+/**
+ * A circuit breaker, shared by any number of `Backoff` instances (the `breaker` option); made by
+ * `circuitBreaker(options)`. The methods below the state are what the engine calls around each
+ * attempt.
+ */
+export interface CircuitBreaker {
+  /** The state now. */
+  readonly state: CircuitState;
+  /** What an attempt meets while the breaker is open: rejection, or a wait for a probe's success. */
+  readonly whenOpen: 'fail' | 'wait';
+  /** @internal Admits one attempt now, or returns `undefined` (open, or the probe is out). */
+  tryPass(): BreakerPass | undefined;
+  /** @internal The attempt admitted by `pass` says the dependency answered. */
+  recordSuccess(pass: BreakerPass): void;
+  /** @internal The attempt admitted by `pass` failed in a way that counts against the dependency. */
+  recordFailure(pass: BreakerPass): void;
+  /** @internal The attempt admitted by `pass` ended without saying anything (cancelled). */
+  release(pass: BreakerPass): void;
+  /** @internal Milliseconds until a probe may pass; 0 when a pass may be available now. */
+  retryAfter(): number;
+  /** @internal Calls `callback` once when a pass may be available; returns an unsubscribe. */
+  onReady(callback: () => void): () => void;
 }

@@ -16,7 +16,7 @@ import {
   DeadlineExceededError,
   TimeoutError,
 } from '../src/index.js';
-import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
+import { FAKED, type InstalledClock, nextMacrotask, settle } from './support/clock.js';
 import { stats, ZERO_STATS as ZERO } from './support/harness.js';
 
 let clock: InstalledClock;
@@ -247,6 +247,7 @@ describe('rule 1: attemptTimeout', () => {
         retries: 1,
         giveUps: 1,
         sumTime: 100,
+        lateResults: 1,
       }),
     );
   });
@@ -261,7 +262,7 @@ describe('rule 1: attemptTimeout', () => {
     expect(result.status).toBe('rejected');
     expect(result.error).toBe(calls[0]!.ctx.signal.reason);
     expect(result.settlements).toBe(1);
-    expect(backoff.statistics).toEqual(atRejection);
+    expect(backoff.statistics).toEqual({ ...atRejection, lateResults: 1 });
     expect(backoff.statistics.successes).toBe(0);
   });
 
@@ -558,34 +559,75 @@ describe('rule 3: pause', () => {
     );
   });
 
-  it('pause 0 retries an async rejection without any timer and without the clock moving', async () => {
+  it('pause 0: the first immediate retry runs in a microtask, with no timer and no clock movement', async () => {
     const backoff = new Backoff({ retryAll: true });
     const timersSeen: number[] = [];
     let n = 0;
     const fn = async () => {
       timersSeen.push(clock.countTimers());
-      if (++n < 3) throw new TransientError(`failure ${n}`);
-      return 'third time';
+      if (++n < 2) throw new TransientError(`failure ${n}`);
+      return 'second time';
     };
-    // Awaited without ticking: the retries cannot be waiting on a (fake) timer.
-    await expect(backoff.execute(fn)).resolves.toBe('third time');
-    expect(n).toBe(3);
-    expect(timersSeen).toEqual([0, 0, 0]);
+    // Awaited without ticking: the retry cannot be waiting on a (fake) timer.
+    await expect(backoff.execute(fn)).resolves.toBe('second time');
+    // The second attempt sees the one immediate that marks the end of this turn.
+    expect(timersSeen).toEqual([0, 1]);
+    await clock.tickAsync(0);
     expect(clock.countTimers()).toBe(0);
     expect(now()).toBe(0);
     expect(backoff.statistics).toEqual(
-      stats({ attempts: 3, done: 3, errors: 2, retries: 2, successes: 1 }),
+      stats({ attempts: 2, done: 2, errors: 1, retries: 1, successes: 1 }),
     );
   });
 
-  it('pause 0 starts the retry right when the rejection is observed (same fake instant)', async () => {
-    const backoff = new Backoff({ retryAll: true, maxTries: 2 });
-    const { fn, calls } = script<string>(rejectIn(10, new TransientError('x')), resolveIn(5, 'ok'));
+  it('pause 0: a further immediate retry in the same turn waits for the check phase, never a timer', async () => {
+    const backoff = new Backoff({ retryAll: true });
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    const setImmediateSpy = vi.spyOn(globalThis, 'setImmediate');
+    let n = 0;
+    const fn = async () => {
+      if (++n < 4) throw new TransientError(`failure ${n}`);
+      return n;
+    };
     const result = track(backoff.execute(fn));
-    await clock.tickAsync(10);
-    expect(calls.map((c) => c.at)).toEqual([0, 10]);
-    await clock.tickAsync(5);
-    expect(result.value).toBe('ok');
+    await Promise.resolve();
+    await Promise.resolve();
+    await Promise.resolve();
+    // Attempts 1 and 2 ran in this turn; attempt 3 waits for an immediate.
+    expect(n).toBe(2);
+    expect(setImmediateSpy).toHaveBeenCalledTimes(1);
+    await clock.runAllAsync();
+    expect(result.status).toBe('fulfilled');
+    expect(result.value).toBe(4);
+    expect(setTimeoutSpy).not.toHaveBeenCalled();
+  });
+
+  it('pause 0 never starves the event loop: timers keep firing and an abort is honoured on time', async () => {
+    const shutdown = new AbortController();
+    const backoff = new Backoff({ deadline: 300, retryAll: true, signal: shutdown.signal });
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    let calls = 0;
+    const result = track(
+      backoff.execute(() => {
+        calls++;
+        throw new TransientError('fast failure'); // no I/O at all
+      }),
+    );
+    const reason = new Error('shutting down');
+    setTimeout(() => shutdown.abort(reason), 20);
+    await clock.tickAsync(25);
+    clearInterval(interval);
+    expect(result.status).toBe('rejected');
+    expect(result.error).toBe(reason);
+    expect(result.at).toBe(20);
+    expect(ticks).toBe(2);
+    // A few attempts per fake millisecond (an immediate created during a tick runs 1 ms later),
+    // not the tens of thousands a microtask loop makes.
+    expect(calls).toBeGreaterThan(10);
+    expect(calls).toBeLessThanOrEqual(3 * 21);
+    await clock.tickAsync(0);
+    expect(clock.countTimers()).toBe(0);
   });
 
   it('pause 0 after a synchronous throw retries one microtask later, not in the same stack', async () => {
@@ -600,6 +642,7 @@ describe('rule 3: pause', () => {
     await null;
     expect(n).toBe(2);
     await expect(promise).resolves.toBe('ok');
+    await clock.tickAsync(0);
     expect(clock.countTimers()).toBe(0);
   });
 
@@ -610,7 +653,7 @@ describe('rule 3: pause', () => {
       if (++n < 20_000) throw new TransientError('sync');
       return n;
     };
-    await expect(backoff.execute(fn)).resolves.toBe(20_000);
+    await expect(settle(clock, backoff.execute(fn))).resolves.toBe(20_000);
   });
 });
 
@@ -626,7 +669,7 @@ describe('rule 4: maxTries', () => {
       thrown.push(error);
       throw error;
     });
-    const error = await backoff.execute(fn).catch((e: unknown) => e);
+    const error = await settle(clock, backoff.execute(fn)).catch((e: unknown) => e);
     expect(fn).toHaveBeenCalledTimes(3);
     expect(error).toBe(thrown[2]);
     expect(backoff.statistics).toEqual(
@@ -668,7 +711,7 @@ describe('rule 5: exceptions and giveup', () => {
       rejectNow(new TransientError('class')),
       () => 'ok',
     );
-    await expect(backoff.execute(fn)).resolves.toBe('ok');
+    await expect(settle(clock, backoff.execute(fn))).resolves.toBe('ok');
     expect(calls).toHaveLength(3);
   });
 
@@ -709,14 +752,14 @@ describe('rule 5: exceptions and giveup', () => {
     const backoff = new Backoff({ retryAll: true, maxTries: 3 });
     const thrown = [{ code: 1 }, 'a string', { code: 3 }];
     const { fn, calls } = script(rejectNow(thrown[0]), rejectNow(thrown[1]), rejectNow(thrown[2]));
-    await expect(backoff.execute(fn)).rejects.toBe(thrown[2]);
+    await expect(settle(clock, backoff.execute(fn))).rejects.toBe(thrown[2]);
     expect(calls).toHaveLength(3);
   });
 
   it('asyncretry(n) retries every thrown value unless exceptions is given', async () => {
     const retryAny = asyncretry(3);
     const any = script(rejectNow(new FatalError('any')));
-    await expect(retryAny(any.fn)()).rejects.toBeInstanceOf(FatalError);
+    await expect(settle(clock, retryAny(any.fn)())).rejects.toBeInstanceOf(FatalError);
     expect(any.calls).toHaveLength(3);
 
     const retryTransient = asyncretry(3, { exceptions: [TransientError] });
@@ -743,7 +786,7 @@ describe('rule 5: exceptions and giveup', () => {
     const backoff = new Backoff({ retryAll: true, giveup, maxTries: 3 });
     const errors = [new Error('1'), new Error('2'), new Error('3')];
     const { fn, calls } = script(rejectNow(errors[0]), rejectNow(errors[1]), rejectNow(errors[2]));
-    await expect(backoff.execute(fn)).rejects.toBe(errors[2]);
+    await expect(settle(clock, backoff.execute(fn))).rejects.toBe(errors[2]);
     expect(calls).toHaveLength(3);
     expect(giveup.mock.calls.map((c) => c[0])).toEqual(errors);
   });
@@ -1120,19 +1163,22 @@ describe('rule 7: nesting', () => {
     const seen: Array<[string, number]> = [];
     let outerCalls = 0;
     let innerCalls = 0;
-    const result = await outer.execute(async () => {
-      if (++outerCalls === 1) throw new TransientError('outer retry');
-      const outerCtx = currentAttempt()!;
-      seen.push(['outer', outerCtx.attempt]);
-      await inner.execute(async () => {
-        await null;
-        seen.push(['inner', currentAttempt()!.attempt]);
-        expect(currentAttempt()!.signal).not.toBe(outerCtx.signal);
-        if (++innerCalls < 3) throw new TransientError('inner retry');
-      });
-      expect(currentAttempt()).toBe(outerCtx);
-      return 'done';
-    });
+    const result = await settle(
+      clock,
+      outer.execute(async () => {
+        if (++outerCalls === 1) throw new TransientError('outer retry');
+        const outerCtx = currentAttempt()!;
+        seen.push(['outer', outerCtx.attempt]);
+        await inner.execute(async () => {
+          await null;
+          seen.push(['inner', currentAttempt()!.attempt]);
+          expect(currentAttempt()!.signal).not.toBe(outerCtx.signal);
+          if (++innerCalls < 3) throw new TransientError('inner retry');
+        });
+        expect(currentAttempt()).toBe(outerCtx);
+        return 'done';
+      }),
+    );
     expect(result).toBe('done');
     expect(seen).toEqual([
       ['outer', 2],
@@ -1647,7 +1693,7 @@ describe('wrap() and execute()', () => {
       'seven',
     );
     expectTypeOf(promise).toEqualTypeOf<Promise<{ id: number; name: string }>>();
-    await expect(promise).resolves.toEqual({ id: 7, name: 'seven' });
+    await expect(settle(clock, promise)).resolves.toEqual({ id: 7, name: 'seven' });
     expect(seen).toEqual([
       [7, 'seven'],
       [7, 'seven'],

@@ -27,8 +27,12 @@ let clock: InstalledClock;
 beforeEach(() => {
   // process.nextTick stays real: vitest's worker reports results through it, and a report queued
   // on a fake nextTick is lost at uninstall, which deadlocks the run (seen with fake-timers 15,
-  // whose install() fakes nextTick and queueMicrotask by default).
-  clock = FakeTimers.install({ toNotFake: ['nextTick', 'queueMicrotask'] });
+  // whose install() fakes nextTick and queueMicrotask by default). Immediates stay real too: these
+  // tests are about the decorators' wiring, and a pause of 0 retries a second time in the same
+  // turn only in the check phase, which the awaits here reach on their own.
+  clock = FakeTimers.install({
+    toNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate'],
+  });
 });
 afterEach(() => {
   clock.uninstall();

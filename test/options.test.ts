@@ -168,10 +168,28 @@ const cases: Case[] = [
     message: /maxTries.*got NaN/,
   },
   {
-    title: 'maxTries Infinity',
-    options: { maxTries: Number.POSITIVE_INFINITY },
+    title: 'maxTries 2^31 (above the largest count)',
+    options: { maxTries: 2 ** 31 },
     error: RangeError,
-    message: /maxTries.*got Infinity/,
+    message: /maxTries.*got 2147483648/,
+  },
+  {
+    title: 'attemptTimeout 0.5 (a time in seconds?)',
+    options: { attemptTimeout: 0.5 },
+    error: RangeError,
+    message: /attemptTimeout' is 0\.5 ms; times are milliseconds \(write 500 for 0\.5 s\)/,
+  },
+  {
+    title: 'pause 0.1 (a time in seconds?)',
+    options: { pause: 0.1 },
+    error: RangeError,
+    message: /pause' is 0\.1 ms; times are milliseconds/,
+  },
+  {
+    title: 'deadline -0',
+    options: { deadline: -0 },
+    error: RangeError,
+    message: /deadline.*got -0/,
   },
   {
     title: "maxTries '3'",
@@ -565,7 +583,7 @@ describe('options argument itself', () => {
 describe('accepted values at the edges', () => {
   it.each([
     ['attemptTimeout 1', { attemptTimeout: 1 }],
-    ['attemptTimeout 0.5 (fractional ms)', { attemptTimeout: 0.5 }],
+    ['attemptTimeout 1.5 (fractional ms)', { attemptTimeout: 1.5 }],
     ['attemptTimeout 2^31-1', { attemptTimeout: MAX }],
     ['attemptTimeout Infinity (unbounded)', { attemptTimeout: Number.POSITIVE_INFINITY }],
     ['deadline 0', { deadline: 0 }],
@@ -576,7 +594,8 @@ describe('accepted values at the edges', () => {
     ['pause function', { pause: () => 10 }],
     ['pause strategy', { pause: { delay: () => 10 } }],
     ['maxTries 1', { maxTries: 1 }],
-    ['maxTries 2^53-1', { maxTries: Number.MAX_SAFE_INTEGER }],
+    ['maxTries 2^31-1', { maxTries: MAX }],
+    ['maxTries Infinity (unbounded)', { maxTries: Number.POSITIVE_INFINITY }],
     ['exceptions []', { exceptions: [] }],
     ['exceptions [Error, class {}]', { exceptions: [Error, class Custom {}] }],
     // a plain function has a prototype, so it is accepted as a class

@@ -118,6 +118,8 @@ export const ZERO_STATS: BackoffStatistics = {
   sleptTime: 0,
   budgetRefusals: 0,
   successes: 0,
+  lateResults: 0,
+  breakerRefusals: 0,
 };
 export const stats = (partial: Partial<BackoffStatistics>): BackoffStatistics => ({
   ...ZERO_STATS,

@@ -3,7 +3,7 @@
  * and what happens when that timer runs late (the event loop was blocked).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FifoTimerQueue, type TimerNode } from '../src/clock.js';
+import { FifoTimerQueue, type TimerNode } from '../src/timer-queue.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
 
 let clock: InstalledClock;

@@ -1,0 +1,787 @@
+/**
+ * One execution: the state machine behind every `execute()` call. It is driven by callbacks
+ * rather than async/await, so the happy path costs one promise, two small objects and no timer of
+ * its own.
+ *
+ * ```text
+ *            ┌─────────── breaker open ('wait') ──► Waiting ──┐
+ *            │                                                ▼
+ *  start ──► Attempting ──fulfilled──► (retryIf?) ──done──► Succeeding ──► resolve
+ *            ▲   │ threw / timed out           │ not done
+ *            │   ▼                             ▼
+ *            │  Deciding ◄─────────────────────┘
+ *            │   │ retry           │ give up (reason)
+ *            │   ▼                 ▼
+ *            └─ Pausing          GivingUp ──► reject (or resolve: returnLastResult)
+ *
+ *  From any state: the deadline, a signal or the enclosing attempt ──► Settled
+ * ```
+ *
+ * Who does what: decide.ts makes the retry decision (pure); this file calls, classifies, waits
+ * and counts. The nested-attempt hand-off is in handoff.ts, late timers in timer-queue.ts,
+ * statistics in statistics.ts. `release()` is the single place that frees what an execution
+ * holds, and `conclude()` the single place that settles its promise.
+ */
+
+import { Attempt, type AttemptLike, type AttemptOwner } from './attempt.js';
+import { nextMicrotask, now, retrySoon, startTimer, stopTimer, type Timer } from './clock.js';
+import {
+  crossesDeadline,
+  type Failure,
+  type GiveupReason,
+  hasErrorFilter,
+  isRetriable,
+  planRetry,
+  readPolicyDecision,
+} from './decide.js';
+import {
+  attemptTimedOut,
+  BrokenCircuitError,
+  deadlinePassed,
+  RetryConditionError,
+} from './errors.js';
+import { leaveToEnclosing } from './handoff.js';
+import type { Policy } from './options.js';
+import { attemptStorage } from './process-state.js';
+import type { Membership, SignalLink } from './signals.js';
+import { NOT_ABORTED } from './signals.js';
+import {
+  type AttemptEnd,
+  countAttemptEnd,
+  countFailure,
+  countSettlement,
+  emptyStatistics,
+  type Settlement,
+  type Statistics,
+} from './statistics.js';
+import { isThenable, settleWith } from './thenables.js';
+import { FifoTimerQueue, type TimerNode } from './timer-queue.js';
+import type { BreakerPass, CircuitBreaker, FailureKind, GiveupEvent } from './types.js';
+import { describe } from './validate.js';
+
+/** What the instances made by `withSignal` (and derived policies) share with their instance. */
+export interface Core {
+  readonly policy: Policy;
+  readonly stats: Statistics;
+  readonly attemptQueue: FifoTimerQueue | undefined;
+  readonly deadlineQueue: FifoTimerQueue | undefined;
+  /** No attempt timeout, no deadline, no breaker: only signals or an enclosing attempt can cut in. */
+  readonly unbounded: boolean;
+  /** Notes kept once per instance (shared with derived policies). */
+  readonly notes: { warnedNoFilter: boolean };
+}
+
+export function createCore(
+  policy: Policy,
+  stats: Statistics = emptyStatistics(),
+  notes = { warnedNoFilter: false },
+): Core {
+  const timed = (ms: number) => ms !== Number.POSITIVE_INFINITY && ms !== 0;
+  return {
+    policy,
+    stats,
+    attemptQueue: timed(policy.attemptTimeout)
+      ? new FifoTimerQueue(policy.attemptTimeout)
+      : undefined,
+    deadlineQueue: timed(policy.deadline) ? new FifoTimerQueue(policy.deadline) : undefined,
+    unbounded:
+      policy.attemptTimeout === Number.POSITIVE_INFINITY &&
+      policy.deadline === Number.POSITIVE_INFINITY &&
+      policy.breaker === undefined,
+    notes,
+  };
+}
+
+/** What the code-block form hooks into. */
+export interface ManualDriver {
+  /** A new attempt has started; yield it to the loop body. */
+  started(attempt: Attempt): void;
+  /** The attempt ran past `attemptTimeout` while the body was still running. */
+  timedOut(attempt: Attempt, error: unknown): void;
+}
+
+/** Calls `fn` for `attempt`: inside its context, unless the policy says `context: false`. */
+export function callInAttempt(
+  core: Core,
+  attempt: Attempt,
+  fn: (...args: any[]) => unknown,
+  thisArg: unknown,
+  args: unknown[],
+): unknown {
+  return core.policy.context
+    ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
+    : Reflect.apply(fn, thisArg, args);
+}
+
+enum Phase {
+  Attempting = 0,
+  Deciding = 1,
+  Pausing = 2,
+  Waiting = 3,
+  Succeeding = 4,
+  GivingUp = 5,
+  Settled = 6,
+}
+
+function noop(): void {}
+
+/** A failure of `onLateResult` is the user's to see, but never as an unhandled rejection. */
+function reportLateFailure(error: unknown): void {
+  process.emitWarning(
+    `asyncbackoff: onLateResult threw or rejected: ${error instanceof Error ? error.message : describe(error)}`,
+    { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_LATE_RESULT_FAILED' },
+  );
+}
+
+export class Execution implements TimerNode, AttemptOwner {
+  // Deadline-queue entry fields: the execution is its own entry.
+  tExpiresAt = Number.POSITIVE_INFINITY;
+  tPrev: TimerNode | null = null;
+  tNext: TimerNode | null = null;
+  tLive = false;
+  resolve: (value: unknown) => void = noop;
+  reject: (reason: unknown) => void = noop;
+  /** Set for the code-block form (`backoff.attempts()`): the loop body is the attempt. */
+  driver: ManualDriver | undefined = undefined;
+  /** The enclosing attempt, if this execution started inside one that had not ended. */
+  parent: AttemptLike | undefined = undefined;
+
+  private phase = Phase.Attempting;
+  private startedAt = 0;
+  /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
+  private deadlineAt = Number.POSITIVE_INFINITY;
+  private ownDeadlineAt = Number.POSITIVE_INFINITY;
+  private attempts = 0;
+  private current: Attempt | undefined = undefined;
+  private attemptStartedAt = 0;
+  private joined: Membership | Membership[] | undefined = undefined;
+  private pauseTimer: Timer | undefined = undefined;
+  /** The turn of the last immediate retry (see `retrySoon`). */
+  private immediateTurn = -1;
+  /** The last failure: what the execution rejects with if it ends now. */
+  private last: Failure | undefined = undefined;
+  private lastRetryKind: FailureKind | undefined = undefined;
+  private previousDelay: number | undefined = undefined;
+  private successValue: unknown = undefined;
+  private conditionError: RetryConditionError | undefined = undefined;
+  /** The breaker's pass for the running attempt, until the attempt's outcome is recorded. */
+  private pass: BreakerPass | undefined = undefined;
+  private stopWaiting: (() => void) | undefined = undefined;
+  /** The attempt whose verdict was left to the enclosing attempt's timer (see handoff.ts). */
+  private handedOff: Attempt | undefined = undefined;
+  /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
+  private pausedPastBound = false;
+
+  constructor(
+    private readonly core: Core,
+    private readonly link: SignalLink | undefined,
+    private readonly fn: (...args: any[]) => unknown,
+    private readonly thisArg: unknown,
+    private readonly args: unknown[],
+  ) {}
+
+  /** Takes over an attempt started by the unbounded fast path (engine.ts). */
+  static adopt(
+    core: Core,
+    fn: (...args: any[]) => unknown,
+    thisArg: unknown,
+    args: unknown[],
+    attempt: Attempt,
+    startedAt: number,
+  ): Execution {
+    const execution = new Execution(core, undefined, fn, thisArg, args);
+    execution.startedAt = startedAt;
+    execution.attemptStartedAt = startedAt;
+    execution.attempts = 1;
+    execution.current = attempt;
+    attempt.owner = execution;
+    return execution;
+  }
+
+  /** Continues on the general path behind a promise of its own. */
+  deferred(next: () => void): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      next();
+    });
+  }
+
+  // ── Starting ────────────────────────────────────────────────────────────────────────────
+
+  start(parent: AttemptLike | undefined): void {
+    const link = this.link;
+    if (link !== undefined) {
+      const reason = link.abortedReason();
+      if (reason !== NOT_ABORTED) return this.conclude('cancel', false, reason);
+    }
+    if (parent !== undefined) {
+      if (parent.aborted) return this.conclude('cancel', false, parent.reason);
+      // An attempt that already ended normally no longer bounds work it left running.
+      if (!parent.finished) {
+        this.parent = parent;
+        parent.addChild(this);
+      }
+    }
+    const policy = this.core.policy;
+    const t = now();
+    this.startedAt = t;
+    let deadlineAt = t + policy.deadline;
+    this.ownDeadlineAt = deadlineAt;
+    if (this.parent !== undefined && this.parent.expiresAt < deadlineAt)
+      deadlineAt = this.parent.expiresAt;
+    this.deadlineAt = deadlineAt;
+    if (deadlineAt <= t) {
+      this.release();
+      const timeout = policy.deadline === Number.POSITIVE_INFINITY ? 0 : policy.deadline;
+      return this.conclude('giveup', false, deadlinePassed(timeout, 0));
+    }
+    this.core.deadlineQueue?.push(this, t);
+    if (link !== undefined) this.joined = link.join(this);
+    this.runAttempt(t);
+  }
+
+  /** Starts the next attempt at time `t`, if the breaker lets it. */
+  private runAttempt(t: number): void {
+    const core = this.core;
+    const breaker = core.policy.breaker;
+    if (breaker !== undefined) {
+      let pass: BreakerPass | undefined;
+      try {
+        pass = breaker.tryPass();
+      } catch (error) {
+        return this.fail(error);
+      }
+      if (pass === undefined) return this.heldByBreaker(breaker);
+      this.pass = pass;
+    }
+    const attempt = new Attempt(this, ++this.attempts, this.deadlineAt);
+    core.stats.attempts++;
+    this.current = attempt;
+    this.phase = Phase.Attempting;
+    this.attemptStartedAt = t;
+    const queue = core.attemptQueue;
+    if (queue !== undefined) {
+      queue.push(attempt, t);
+      if (attempt.tExpiresAt < attempt.expiresAt) attempt.expiresAt = attempt.tExpiresAt;
+    }
+    if (this.driver !== undefined) return this.driver.started(attempt);
+    let value: unknown;
+    try {
+      value = callInAttempt(core, attempt, this.fn, this.thisArg, this.args);
+    } catch (error) {
+      return this.onRejected(attempt, error);
+    }
+    this.follow(attempt, value);
+  }
+
+  /** Waits for how `value`, what `fn` returned for `attempt`, settles. */
+  follow(attempt: Attempt, value: unknown): void {
+    settleWith(
+      value,
+      (result) => this.onFulfilled(attempt, result),
+      (error) => this.onRejected(attempt, error),
+    );
+  }
+
+  /** An open breaker refused the attempt: reject (`'fail'`) or wait until it may pass (`'wait'`). */
+  private heldByBreaker(breaker: CircuitBreaker): void {
+    const stats = this.core.stats;
+    if (this.phase !== Phase.Waiting) stats.breakerRefusals++;
+    if (breaker.whenOpen === 'fail') {
+      const error = new BrokenCircuitError(
+        breaker.retryAfter(),
+        this.last === undefined ? undefined : { cause: this.finalError() },
+      );
+      this.last = { kind: 'error', outcome: error };
+      this.conditionError = undefined;
+      return this.giveUp('breaker');
+    }
+    this.phase = Phase.Waiting;
+    this.stopWaiting = breaker.onReady(() => {
+      this.stopWaiting = undefined;
+      if (this.phase === Phase.Waiting) this.startNext(now());
+    });
+  }
+
+  // ── How an attempt ends ─────────────────────────────────────────────────────────────────
+
+  private onFulfilled(attempt: Attempt, value: unknown): void {
+    if (attempt.finished) return this.lateResult(attempt, value);
+    this.endAttempt(attempt, 'fulfilled', now());
+    this.breakerVerdict('success');
+    const retryIf = this.core.policy.retryIf;
+    if (retryIf === undefined) return this.succeed(value);
+    this.phase = Phase.Deciding;
+    try {
+      this.when(retryIf(value), (again) =>
+        again ? this.failed('result', value) : this.succeed(value),
+      );
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private onRejected(attempt: Attempt, error: unknown): void {
+    if (attempt.finished) return; // a late rejection of an abandoned attempt: nothing to do
+    this.endAttempt(attempt, 'failed', now());
+    this.failed('error', error);
+  }
+
+  /** Called by the attempt-timeout queue. */
+  onAttemptTimer(attempt: Attempt, at: number): void {
+    if (attempt.finished || this.phase === Phase.Settled) return;
+    // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
+    // event loop, or when a verdict is handed back): whichever bound came first decides.
+    const due = Math.min(at, attempt.tExpiresAt);
+    if (due >= this.ownDeadlineAt) return this.onTimer(at);
+    const parent = this.parent;
+    if (due >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, due, this)) {
+      // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
+      // cancels this execution with its reason, exactly as if it had fired first.
+      this.handedOff = attempt;
+      return;
+    }
+    const error = attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt);
+    this.endAttempt(attempt, 'failed', at);
+    attempt.abort(error);
+    // An abort listener may have cancelled the execution synchronously.
+    if ((this.phase as Phase) === Phase.Settled) return;
+    if (this.driver === undefined) return this.failed('timeout', error);
+    // A loop body cannot be abandoned: the decision waits until the body reports back. The
+    // attempt has failed already, though: a deadline passing meanwhile rejects with this error.
+    this.recordFailure('timeout', error);
+    this.driver.timedOut(attempt, error);
+  }
+
+  /** An attempt this execution abandoned fulfilled after all: hand the value to `onLateResult`. */
+  private lateResult(attempt: Attempt, value: unknown): void {
+    if (!attempt.aborted) return;
+    this.core.stats.lateResults++;
+    const handler = this.core.policy.onLateResult;
+    if (handler === undefined) return;
+    try {
+      const info = Object.freeze({ attempt: attempt.attempt, reason: attempt.reason });
+      const result = handler.call(this.thisArg, value, info);
+      if (isThenable(result)) settleWith(result, noop, reportLateFailure);
+    } catch (error) {
+      reportLateFailure(error);
+    }
+  }
+
+  /** The code-block form reports how the attempt it yielded ended. */
+  report(attempt: Attempt, kind: FailureKind | 'success', value: unknown): void {
+    if (this.phase === Phase.Settled) return;
+    // A timed-out attempt was already ended and recorded by its timer; only the decision waited.
+    if (kind === 'timeout') this.decide('timeout', value);
+    else if (attempt.finished) return;
+    else if (kind === 'success') this.onFulfilled(attempt, value);
+    else this.onRejected(attempt, value);
+  }
+
+  /** The code-block form's loop was left without a report (an uncaught throw or a bare `break`). */
+  abandon(): void {
+    const attempt = this.current;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'failed', now());
+    if (this.release()) countSettlement(this.core.stats, 'giveup');
+  }
+
+  // ── Deciding ────────────────────────────────────────────────────────────────────────────
+
+  private failed(kind: FailureKind, outcome: unknown): void {
+    this.recordFailure(kind, outcome);
+    this.decide(kind, outcome);
+  }
+
+  /** Counts the failure and remembers it as what the execution rejects with if it ends now. */
+  private recordFailure(kind: FailureKind, outcome: unknown): void {
+    this.last = { kind, outcome };
+    this.conditionError = undefined;
+    countFailure(this.core.stats, kind === 'timeout');
+  }
+
+  /** After a recorded failure: give up, or retry after a pause. */
+  private decide(kind: FailureKind, outcome: unknown): void {
+    const policy = this.core.policy;
+    this.phase = Phase.Deciding;
+    try {
+      const retriable = kind !== 'error' || isRetriable(policy, outcome);
+      // A non-retriable error is an answer: the dependency is up.
+      if (kind !== 'result') this.breakerVerdict(retriable ? 'failure' : 'success');
+      policy.budget?.recordFailure(kind);
+      if (!retriable) return this.giveUp('not-retriable');
+      if (kind === 'result' || policy.giveup === undefined)
+        return this.consultPolicy(kind, outcome);
+      this.when(policy.giveup(outcome), (stop) =>
+        stop ? this.giveUp('giveup') : this.consultPolicy(kind, outcome),
+      );
+    } catch (error) {
+      // A filter, policy, strategy or budget threw (or returned something unusable).
+      this.fail(error);
+    }
+  }
+
+  private consultPolicy(kind: FailureKind, outcome: unknown): void {
+    const callback = this.core.policy.policy;
+    if (callback === undefined) return this.plan(kind, outcome, undefined);
+    const t = now();
+    const info = Object.freeze({
+      attempt: this.attempts,
+      kind,
+      result: kind === 'result' ? outcome : undefined,
+      elapsed: t - this.startedAt,
+      remaining: this.deadlineAt - t,
+    });
+    const error = kind === 'result' ? undefined : outcome;
+    const decision = this.callable(callback, 'policy').call(
+      this.thisArg,
+      this.attempts,
+      error,
+      info,
+    );
+    this.when(decision, (answer) => {
+      const { abandon, delay } = readPolicyDecision(answer);
+      if (abandon) this.giveUp('policy');
+      else this.plan(kind, outcome, delay);
+    });
+  }
+
+  private plan(kind: FailureKind, outcome: unknown, policyDelay: number | undefined): void {
+    const policy = this.core.policy;
+    const t = now();
+    const plan = planRetry(
+      policy,
+      { kind, outcome },
+      {
+        attempts: this.attempts,
+        startedAt: this.startedAt,
+        at: t,
+        deadlineAt: this.deadlineAt,
+        previousDelay: this.previousDelay,
+      },
+      policyDelay,
+    );
+    if (plan.giveUp !== undefined) return this.giveUp(plan.giveUp);
+    if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
+      this.core.stats.budgetRefusals++;
+      return this.giveUp('budget');
+    }
+    this.lastRetryKind = kind;
+    this.previousDelay = plan.delay;
+    this.retryHooks(kind, outcome, plan.delay, t);
+  }
+
+  /** Runs afterFailure, then onRetry, then the pause; hooks take time, so the deadline is checked again. */
+  private retryHooks(kind: FailureKind, outcome: unknown, delay: number, t: number): void {
+    const policy = this.core.policy;
+    const afterHooks = () => {
+      if (crossesDeadline(delay, now(), this.deadlineAt)) this.giveUp('deadline');
+      else this.pause(delay);
+    };
+    const onRetry = policy.onRetry;
+    const error = kind === 'result' ? undefined : outcome;
+    const runOnRetry =
+      onRetry === undefined
+        ? afterHooks
+        : () => {
+            const event = Object.freeze({
+              attempt: this.attempts,
+              kind,
+              error,
+              result: kind === 'result' ? outcome : undefined,
+              delay,
+              elapsed: t - this.startedAt,
+              remaining: this.deadlineAt - t,
+            });
+            this.hook('onRetry', onRetry, [event], afterHooks);
+          };
+    if (policy.afterFailure !== undefined && kind !== 'result')
+      this.hook('afterFailure', policy.afterFailure, [error, this.attempts], runOnRetry);
+    else runOnRetry();
+  }
+
+  // ── Waiting ─────────────────────────────────────────────────────────────────────────────
+
+  private pause(delay: number): void {
+    // Counted here, once every hook agreed: a hook that throws or runs out the clock means no retry.
+    this.core.stats.retries++;
+    this.phase = Phase.Pausing;
+    if (delay === 0) {
+      this.immediateTurn = retrySoon(this.immediateTurn, () => {
+        if (this.phase === Phase.Pausing) this.startNext(now());
+      });
+      return;
+    }
+    this.pauseTimer = startTimer(() => {
+      this.pauseTimer = undefined;
+      this.core.stats.sleptTime += delay;
+      if (this.phase === Phase.Pausing) this.startNext(now());
+    }, delay);
+  }
+
+  /**
+   * After a pause or a wait: start the next attempt, unless a bound passed meanwhile. A late timer
+   * (a busy event loop) may run after the deadline, whose own verdict waits for the check phase:
+   * no attempt starts past it. Past an enclosing attempt's bound, wait for the timer that ends
+   * that attempt; should it answer instead, go on then (`resumeHandoff`).
+   */
+  private startNext(t: number): void {
+    if (t >= this.ownDeadlineAt) return this.onTimer(t);
+    const parent = this.parent;
+    if (
+      t >= this.deadlineAt &&
+      parent !== undefined &&
+      leaveToEnclosing(parent, this.deadlineAt, this)
+    )
+      this.pausedPastBound = true;
+    else this.runAttempt(t);
+  }
+
+  // ── Ending ──────────────────────────────────────────────────────────────────────────────
+
+  private succeed(value: unknown): void {
+    const policy = this.core.policy;
+    try {
+      policy.budget?.recordSuccess(this.lastRetryKind);
+    } catch (error) {
+      return this.fail(error);
+    }
+    if (policy.onSuccess === undefined) {
+      this.release();
+      return this.conclude('success', true, value);
+    }
+    this.phase = Phase.Succeeding;
+    this.successValue = value;
+    const event = Object.freeze({
+      attempt: this.attempts,
+      result: value,
+      elapsed: now() - this.startedAt,
+    });
+    this.hook('onSuccess', policy.onSuccess, [event], () => {
+      if (this.release()) this.conclude('success', true, value);
+    });
+  }
+
+  private giveUp(reason: GiveupReason): void {
+    const policy = this.core.policy;
+    this.phase = Phase.GivingUp;
+    if (reason === 'not-retriable') this.warnIfNothingRetries();
+    const finish = () => {
+      if (this.release()) this.concludeFinally(undefined);
+    };
+    if (policy.onGiveup === undefined) return finish();
+    this.hook('onGiveup', policy.onGiveup, [this.giveupEvent(reason, this.finalError())], finish);
+  }
+
+  /** Called by the deadline queue (and when a timer finds the deadline passed). */
+  onTimer(at: number): void {
+    if (this.phase === Phase.Settled) return;
+    const policy = this.core.policy;
+    const error = deadlinePassed(policy.deadline, this.attempts);
+    const attempt = this.current;
+    const phase = this.phase;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'cancelled', at);
+    this.release();
+    attempt?.abort(error);
+    // The result was ready; only the onSuccess hook was still running.
+    if (phase === Phase.Succeeding) return this.conclude('success', true, this.successValue);
+    // onGiveup was already told; only its promise was still pending.
+    if (phase === Phase.GivingUp) return this.concludeFinally(error);
+    const onGiveup = policy.onGiveup;
+    if (onGiveup !== undefined) {
+      // The deadline has passed, so the hook is not awaited; a synchronous throw still replaces
+      // the rejection, as for every hook.
+      try {
+        const event = this.giveupEvent(
+          'deadline',
+          this.last === undefined ? error : this.finalError(),
+        );
+        const result = this.callable(onGiveup, 'onGiveup').call(this.thisArg, event);
+        if (isThenable(result)) settleWith(result, noop, noop);
+      } catch (hookError) {
+        return this.conclude('giveup', false, hookError);
+      }
+    }
+    this.concludeFinally(error);
+  }
+
+  /** Stops the execution at once with `reason`: a signal or an enclosing attempt aborted. */
+  cancel(reason: unknown): void {
+    if (this.phase === Phase.Settled) return;
+    const attempt = this.current;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'cancelled', now());
+    this.release();
+    attempt?.abort(reason);
+    this.conclude('cancel', false, reason);
+  }
+
+  /** Rejects with an error raised by the library's own callbacks (a hook, a predicate, a policy). */
+  private fail(error: unknown): void {
+    const attempt = this.current;
+    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'failed', now());
+    if (this.release()) this.conclude('giveup', false, error);
+  }
+
+  /** Settles a finished execution after a final failure: the last failure, or `error` if none. */
+  private concludeFinally(error: unknown): void {
+    const last = this.last;
+    if (last === undefined) this.conclude('giveup', false, error);
+    else if (last.kind === 'result' && this.core.policy.returnLastResult)
+      this.conclude('giveup', true, last.outcome);
+    else this.conclude('giveup', false, this.finalError());
+  }
+
+  /** The one place the execution's promise settles. */
+  private conclude(how: Settlement, ok: boolean, value: unknown): void {
+    this.phase = Phase.Settled;
+    countSettlement(this.core.stats, how);
+    if (ok) this.resolve(value);
+    else this.reject(value);
+  }
+
+  /** Frees everything the execution holds; returns false if it was already released. */
+  private release(): boolean {
+    if (this.phase === Phase.Settled) return false;
+    this.phase = Phase.Settled;
+    this.core.deadlineQueue?.remove(this);
+    if (this.joined !== undefined) {
+      this.link!.leave(this.joined);
+      this.joined = undefined;
+    }
+    this.parent?.removeChild(this);
+    if (this.pauseTimer !== undefined) {
+      stopTimer(this.pauseTimer);
+      this.pauseTimer = undefined;
+    }
+    if (this.stopWaiting !== undefined) {
+      this.stopWaiting();
+      this.stopWaiting = undefined;
+    }
+    return true;
+  }
+
+  // ── Nesting ─────────────────────────────────────────────────────────────────────────────
+
+  /** Whether this execution's own timers will end `attempt` (one of its attempts) by `at`. */
+  enforcesBound(attempt: AttemptLike, at: number): boolean {
+    return (attempt.tLive && attempt.tExpiresAt <= at) || (this.tLive && this.tExpiresAt <= at);
+  }
+
+  /** A parent attempt this execution left its verdict to ended without an abort. */
+  resumeHandoff(): void {
+    if (this.phase === Phase.Settled) return;
+    if (this.pausedPastBound) {
+      this.pausedPastBound = false;
+      this.runAttempt(now());
+      return;
+    }
+    const attempt = this.handedOff;
+    this.handedOff = undefined;
+    if (attempt !== undefined && !attempt.finished) this.onAttemptTimer(attempt, now());
+  }
+
+  // ── Helpers ─────────────────────────────────────────────────────────────────────────────
+
+  private endAttempt(attempt: Attempt, end: AttemptEnd, at: number): void {
+    attempt.finished = true;
+    // Children that left their verdict to this attempt get it back, unless an abort follows at
+    // once (in the same call stack) and cancels them.
+    if (attempt.handoffs !== undefined) nextMicrotask(() => attempt.resumeHandoffs());
+    this.core.attemptQueue?.remove(attempt);
+    countAttemptEnd(this.core.stats, end, at - this.attemptStartedAt);
+    if (end === 'cancelled') this.breakerVerdict('release');
+  }
+
+  /** Tells the breaker what the attempt it admitted said about the dependency. */
+  private breakerVerdict(verdict: 'success' | 'failure' | 'release'): void {
+    const pass = this.pass;
+    if (pass === undefined) return;
+    this.pass = undefined;
+    const breaker = this.core.policy.breaker!;
+    if (verdict === 'success') breaker.recordSuccess(pass);
+    else if (verdict === 'failure') breaker.recordFailure(pass);
+    else breaker.release(pass);
+  }
+
+  /**
+   * Goes on with `next(value)` once `value` (what a predicate, policy or hook returned) settles:
+   * at once when it is not a promise. A promise is awaited within the deadline and the signals:
+   * if the execution moved on meanwhile its answer is dropped; a rejection ends the execution.
+   */
+  private when<T>(value: T | PromiseLike<T>, next: (value: T) => void): void {
+    if (!isThenable(value)) return next(value as T);
+    const phase = this.phase;
+    settleWith(
+      value,
+      (answer) => {
+        if (this.phase !== phase) return;
+        try {
+          next(answer as T);
+        } catch (error) {
+          this.fail(error);
+        }
+      },
+      (error) => {
+        if (this.phase === phase) this.fail(error);
+      },
+    );
+  }
+
+  /** Calls a hook and goes on with `next` when it returns (or its promise fulfils). */
+  private hook(option: string, fn: Function | string, args: unknown[], next: () => void): void {
+    try {
+      this.when(this.callable(fn, option).apply(this.thisArg, args), next);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** A hook or policy given as a method name is looked up on `this` of the decorated method. */
+  private callable(value: Function | string, option: string): Function {
+    if (typeof value === 'function') return value;
+    const target = this.thisArg as Record<string, unknown> | null | undefined;
+    const method = target?.[value];
+    if (typeof method !== 'function')
+      throw new TypeError(
+        `Backoff: '${option}' names the method '${value}', but this.${value} is ${describe(method)}`,
+      );
+    return method;
+  }
+
+  private finalError(): unknown {
+    const last = this.last!;
+    if (last.kind !== 'result') return last.outcome;
+    // One object per execution, so onGiveup sees the very error the execution rejects with.
+    this.conditionError ??= new RetryConditionError(last.outcome, this.attempts);
+    return this.conditionError;
+  }
+
+  private giveupEvent(reason: GiveupReason, error: unknown): GiveupEvent {
+    const kind = this.last?.kind ?? 'timeout';
+    return Object.freeze({
+      attempt: this.attempts,
+      kind,
+      error,
+      result: kind === 'result' ? this.last!.outcome : undefined,
+      reason,
+      elapsed: now() - this.startedAt,
+    });
+  }
+
+  /**
+   * An instance with retries but no way to make a thrown error retriable gives up at the first
+   * one. That is aiomisc's rule (only attempt timeouts are retried), and a trap for newcomers:
+   * say so once per instance.
+   */
+  private warnIfNothingRetries(): void {
+    const { policy, notes } = this.core;
+    if (notes.warnedNoFilter || hasErrorFilter(policy) || policy.maxTries <= 1) return;
+    notes.warnedNoFilter = true;
+    const error = this.last?.outcome;
+    const name = error instanceof Error ? error.name : describe(error);
+    process.emitWarning(
+      `asyncbackoff: an execution rejected with ${name}, which is not retriable, although its policy allows ${policy.maxTries === Number.POSITIVE_INFINITY ? 'more' : policy.maxTries} tries: no thrown error is retriable without 'exceptions', 'retryOn', 'retryAll' or 'policy' (only attempt timeouts are). Add one of them, or set maxTries: 1.`,
+      { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_NO_RETRY_FILTER' },
+    );
+  }
+}
