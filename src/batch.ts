@@ -4,7 +4,6 @@
  * the instance signal are the instance's own, so the whole batch shares them.
  */
 import type { Backoff } from './backoff.js';
-import type { CircuitBreaker } from './breaker.js';
 import { nextMicrotask } from './clock.js';
 import { checkOptions, describe } from './validate.js';
 
@@ -201,8 +200,7 @@ export function runBatch<T, R>(
 
   // The instance's circuit breaker: while it is open, no new item is pulled (the items already
   // in flight are the engine's to hold or fail); when it half-opens, one item may carry the probe.
-  const breaker = (backoff.core.policy as { readonly breaker?: CircuitBreaker | undefined })
-    .breaker;
+  const breaker = backoff.core.policy.breaker;
   /** Workers that passed the gate and hold an item (or are pulling one). */
   let busy = 0;
   const gateWaiters: (() => void)[] = [];

@@ -11,16 +11,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { now, startTimer, stopTimer, type Timer } from './clock.js';
 import { attemptStorage } from './process-state.js';
+import type { BreakerPass, CircuitBreaker, CircuitState } from './types.js';
 import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
-
-/** `closed`: attempts pass. `open`: none pass. `half-open`: one probe may pass. */
-export type CircuitState = 'closed' | 'open' | 'half-open';
-
-/** What `tryPass` hands out: the right of one attempt to run. Report how it ended exactly once. */
-export interface BreakerPass {
-  /** Whether this is the half-open circuit's single probe. */
-  readonly probe: boolean;
-}
 
 /** Why the circuit changed state. */
 export type CircuitChangeReason =
@@ -71,28 +63,10 @@ export interface CircuitBreakerStats {
   readonly consecutiveFailures: number;
 }
 
-/**
- * The protocol between a breaker and the engine. {@link circuitBreaker} makes one; anything that
- * implements it can be passed as the `breaker` option.
- */
-export interface CircuitBreaker {
-  readonly state: CircuitState;
-  /** `'fail'`: a refused attempt rejects with `BrokenCircuitError`; `'wait'`: it waits in `onReady`. */
-  readonly whenOpen: 'fail' | 'wait';
+/** What {@link circuitBreaker} returns: the engine's breaker protocol plus its counters. */
+export interface CountingCircuitBreaker extends CircuitBreaker {
   /** A frozen snapshot of the counters. */
   readonly stats: CircuitBreakerStats;
-  /** Admit one attempt now, or `undefined` (open, or half-open with the probe taken). */
-  tryPass(): BreakerPass | undefined;
-  /** The attempt admitted by `pass` ended: it succeeded, or failed in a way that says the dependency answered. */
-  recordSuccess(pass: BreakerPass): void;
-  /** …failed in a way that counts against the dependency (a retriable error or a timeout). */
-  recordFailure(pass: BreakerPass): void;
-  /** …ended without telling anything (cancelled, deadline while running): frees a probe slot. */
-  release(pass: BreakerPass): void;
-  /** Ms until a probe may pass (0 if a pass may be available now). */
-  retryAfter(): number;
-  /** Calls `callback` once when a pass may be available (half-open or closed); returns an unsubscribe. */
-  onReady(callback: () => void): () => void;
 }
 
 /** Options of {@link circuitBreaker}. */
@@ -219,7 +193,7 @@ interface Waiter {
   done: boolean;
 }
 
-class CircuitBreakerImpl implements CircuitBreaker {
+class CircuitBreakerImpl implements CountingCircuitBreaker {
   readonly whenOpen: 'fail' | 'wait';
   readonly #consecutiveLimit: number | null;
   readonly #ratio: number | null;
@@ -545,7 +519,7 @@ class CircuitBreakerImpl implements CircuitBreaker {
  * const db = new Backoff({ deadline: 30_000, retryOn: isTransientPgError, breaker: pgBreaker });
  * ```
  */
-export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
+export function circuitBreaker(options: CircuitBreakerOptions = {}): CountingCircuitBreaker {
   checkOptions(WHERE, options, KEYS);
   return new CircuitBreakerImpl(options);
 }

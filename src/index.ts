@@ -15,13 +15,11 @@ export {
 export type { BlockAttempt } from './block.js';
 export {
   BREAKER_CHANNEL,
-  type BreakerPass,
-  type CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitBreakerStats,
   type CircuitChangeReason,
-  type CircuitState,
   type CircuitStateChange,
+  type CountingCircuitBreaker,
   circuitBreaker,
 } from './breaker.js';
 export {

@@ -6,11 +6,11 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   BREAKER_CHANNEL,
-  type BreakerPass,
   type CircuitBreaker,
   type CircuitStateChange,
   circuitBreaker,
 } from '../src/index.js';
+import type { BreakerPass } from '../src/types.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
 
 let clock: InstalledClock;
