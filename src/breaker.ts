@@ -169,9 +169,8 @@ function count(
 function report(error: unknown): void {
   try {
     process.emitWarning(
-      error instanceof Error
-        ? error
-        : new Error(`circuitBreaker: a callback threw ${describe(error)}`),
+      `asyncbackoff: a circuit breaker callback threw: ${error instanceof Error ? error.message : describe(error)}`,
+      { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_BREAKER_CALLBACK_FAILED' },
     );
   } catch {
     // emitWarning itself failing (a broken 'warning' listener) must not break the breaker either.

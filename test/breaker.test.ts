@@ -1,14 +1,19 @@
 /**
  * The circuit breaker through its public factory and the engine protocol (tryPass, record*,
- * release, retryAfter, onReady), on a fake clock.
+ * release, retryAfter, onReady), then through the engine (`new Backoff({ breaker })`) and
+ * batches, on a fake clock.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  Backoff,
   BREAKER_CHANNEL,
+  BrokenCircuitError,
   type CircuitBreaker,
   type CircuitStateChange,
   circuitBreaker,
+  DeadlineExceededError,
+  rerunFailed,
 } from '../src/index.js';
 import type { BreakerPass } from '../src/types.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
@@ -346,7 +351,12 @@ describe('circuitBreaker: onReady', () => {
       expect(after).toHaveBeenCalledTimes(1);
       // 'warning' is emitted on process.nextTick.
       await new Promise((resolve) => process.nextTick(resolve));
-      expect(warnings).toContain(boom);
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          code: 'ASYNCBACKOFF_BREAKER_CALLBACK_FAILED',
+          message: expect.stringContaining(boom.message),
+        }),
+      );
     } finally {
       process.off('warning', onWarning);
     }
@@ -400,7 +410,12 @@ describe('circuitBreaker: visibility', () => {
       expect(() => fail(breaker)).not.toThrow();
       expect(breaker.state).toBe('open');
       await new Promise((resolve) => process.nextTick(resolve));
-      expect(warnings).toContain(boom);
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          code: 'ASYNCBACKOFF_BREAKER_CALLBACK_FAILED',
+          message: expect.stringContaining(boom.message),
+        }),
+      );
     } finally {
       process.off('warning', onWarning);
     }
@@ -438,5 +453,258 @@ describe('circuitBreaker: visibility', () => {
       consecutiveFailures: 0,
     });
     expect(breaker.stats).toMatchObject({ passed: 1, failures: 1, consecutiveFailures: 1 });
+  });
+});
+
+// ── Through the engine: `new Backoff({ breaker })` and `backoff.map` ──────────────────────────
+
+class Down extends Error {
+  override name = 'Down';
+}
+
+/** A dependency that fails while `down` (after `ms`), recording the fake time of every call. */
+function dependency(ms = 0) {
+  const calls: number[] = [];
+  const state = { down: true };
+  const fn = async <T>(value?: T): Promise<T | 'ok'> => {
+    calls.push(performance.now());
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (state.down) throw new Down('down');
+    return value ?? 'ok';
+  };
+  return { calls, state, fn };
+}
+
+/** Observes a promise so it never counts as unhandled. */
+function observe<T>(promise: Promise<T>) {
+  const seen = { settled: false, value: undefined as T | undefined, error: undefined as unknown };
+  promise.then(
+    (value) => Object.assign(seen, { settled: true, value }),
+    (error: unknown) => Object.assign(seen, { settled: true, error }),
+  );
+  return seen;
+}
+
+describe("circuitBreaker with the engine: whenOpen 'fail'", () => {
+  it('opens after the failures, then rejects at once with BrokenCircuitError without calling fn; a probe closes it', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 2, halfOpenAfter: 1_000 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    const dep = dependency();
+    await expect(backoff.execute(dep.fn)).rejects.toBeInstanceOf(Down);
+    await expect(backoff.execute(dep.fn)).rejects.toBeInstanceOf(Down);
+    expect(breaker.state).toBe('open');
+    const refused = await backoff.execute(dep.fn).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(BrokenCircuitError);
+    expect(refused).toMatchObject({ code: 'ASYNCBACKOFF_BROKEN_CIRCUIT', retryAfter: 1_000 });
+    expect(dep.calls).toHaveLength(2);
+    expect(backoff.statistics.breakerRefusals).toBe(1);
+
+    await clock.tickAsync(1_000);
+    dep.state.down = false;
+    await expect(backoff.execute(dep.fn)).resolves.toBe('ok');
+    expect(breaker.stats).toMatchObject({ state: 'closed', opened: 1, halfOpened: 1, closed: 1 });
+    expect(dep.calls).toHaveLength(3);
+  });
+
+  it('a refused retry ends the execution with BrokenCircuitError carrying the last error as cause', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1 });
+    const backoff = new Backoff({
+      breaker,
+      retryOn: (e) => e instanceof Down,
+      maxTries: 3,
+      pause: 10,
+    });
+    const dep = dependency();
+    const outcome = observe(backoff.execute(dep.fn));
+    await clock.tickAsync(10);
+    expect(outcome.error).toBeInstanceOf(BrokenCircuitError);
+    expect((outcome.error as Error).cause).toBeInstanceOf(Down);
+    expect(dep.calls).toHaveLength(1);
+  });
+
+  it('one breaker is shared by two instances: failures of one open it for the other', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 3 });
+    const a = new Backoff({ breaker, retryAll: true, maxTries: 1 });
+    const b = new Backoff({ breaker, retryAll: true, maxTries: 1 });
+    const dep = dependency();
+    for (let i = 0; i < 3; i++) await a.execute(dep.fn).catch(() => undefined);
+    await expect(b.execute(dep.fn)).rejects.toBeInstanceOf(BrokenCircuitError);
+    expect(dep.calls).toHaveLength(3);
+  });
+
+  it('a non-retriable error says the dependency answered: it does not count against it', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    await expect(
+      backoff.execute(async () => {
+        throw new TypeError('a bug, not an outage');
+      }),
+    ).rejects.toBeInstanceOf(TypeError);
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe("circuitBreaker with the engine: whenOpen 'wait'", () => {
+  it('holds attempts while open, lets one probe through when it half-opens, then releases the rest', async () => {
+    const breaker = circuitBreaker({
+      whenOpen: 'wait',
+      consecutiveFailures: 1,
+      halfOpenAfter: 500,
+    });
+    const backoff = new Backoff({ breaker, retryAll: true, deadline: 5_000, pause: 10 });
+    const dep = dependency(5);
+    const first = observe(backoff.execute(dep.fn, 'first'));
+    await clock.tickAsync(20);
+    expect(breaker.state).toBe('open');
+    const others = [1, 2, 3].map((i) => observe(backoff.execute(dep.fn, `other ${i}`)));
+    await clock.tickAsync(200);
+    dep.state.down = false;
+    expect(dep.calls).toEqual([0]); // nothing reached the dependency while it was open
+    await clock.tickAsync(287); // t = 507: opened at 5, half-open at 505, the probe runs until 510
+    expect(dep.calls).toEqual([0, 505]); // exactly one probe
+    await clock.tickAsync(20);
+    expect(first.value).toBe('first');
+    expect(others.map((o) => o.value)).toEqual(['other 1', 'other 2', 'other 3']);
+    expect(dep.calls).toHaveLength(5);
+    expect(breaker.stats).toMatchObject({ state: 'closed', opened: 1, closed: 1 });
+    expect(clock.countTimers()).toBe(0);
+  });
+
+  it('a probe that fails re-opens it; the held executions keep waiting within their deadlines', async () => {
+    const breaker = circuitBreaker({
+      whenOpen: 'wait',
+      consecutiveFailures: 1,
+      halfOpenAfter: 100,
+    });
+    const backoff = new Backoff({ breaker, retryAll: true, deadline: 1_000, pause: 1 });
+    const dep = dependency();
+    const held = observe(backoff.execute(dep.fn));
+    await clock.tickAsync(350); // probes at 101, 202, 303 all fail
+    expect(held.settled).toBe(false);
+    expect(dep.calls.length).toBeGreaterThanOrEqual(3);
+    expect(dep.calls.length).toBeLessThanOrEqual(5);
+    dep.state.down = false;
+    await clock.tickAsync(200);
+    expect(held.value).toBe('ok');
+  });
+
+  it('a held execution ends at its deadline: with the last error, or DeadlineExceededError if it never ran', async () => {
+    const breaker = circuitBreaker({
+      whenOpen: 'wait',
+      consecutiveFailures: 1,
+      halfOpenAfter: 10_000,
+    });
+    const backoff = new Backoff({ breaker, retryAll: true, deadline: 300, pause: 1 });
+    const dep = dependency();
+    const ran = observe(backoff.execute(dep.fn));
+    await clock.tickAsync(5);
+    const never = observe(backoff.execute(dep.fn));
+    await clock.tickAsync(300);
+    expect(ran.error).toBeInstanceOf(Down);
+    expect(never.error).toBeInstanceOf(DeadlineExceededError);
+    expect(dep.calls).toHaveLength(1);
+    expect(clock.countTimers()).toBe(0); // no breaker timer left without waiters
+  });
+
+  it('a held execution stops at once on its signal', async () => {
+    const breaker = circuitBreaker({
+      whenOpen: 'wait',
+      consecutiveFailures: 1,
+      halfOpenAfter: 10_000,
+    });
+    const backoff = new Backoff({ breaker, retryAll: true, pause: 1 });
+    const dep = dependency();
+    const controller = new AbortController();
+    const held = observe(backoff.withSignal(controller.signal).execute(dep.fn));
+    await clock.tickAsync(5);
+    expect(clock.countTimers()).toBe(1); // the breaker's half-open timer, for the waiter
+    const reason = new Error('shutdown');
+    controller.abort(reason);
+    await clock.tickAsync(0);
+    expect(held.error).toBe(reason);
+    expect(clock.countTimers()).toBe(0);
+  });
+});
+
+describe('circuitBreaker with batches', () => {
+  it("'fail': an open breaker stops the batch pulling items, one item carries the probe, then the rest run", async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 3, halfOpenAfter: 200 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    const dep = dependency(10);
+    setTimeout(() => {
+      dep.state.down = false;
+    }, 150);
+    const batch = observe(
+      backoff.map(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => dep.fn(i),
+        {
+          concurrency: 5,
+          settled: true,
+        },
+      ),
+    );
+    await clock.tickAsync(10);
+    expect(breaker.state).toBe('open');
+    // Items 5 and 6 were pulled at t = 10 by the first two failures, while it was still closed.
+    await clock.tickAsync(195); // t = 205: opened at 10, half-open at 210
+    expect(dep.calls).toEqual([0, 0, 0, 0, 0, 10, 10]); // nothing pulled while open
+    await clock.tickAsync(5);
+    expect(dep.calls.slice(7)).toEqual([210]); // the probe, alone
+    await clock.tickAsync(5);
+    expect(dep.calls).toHaveLength(8);
+    await clock.tickAsync(100);
+    const outcomes = batch.value!;
+    expect(outcomes.map((o) => o.status)).toEqual([
+      ...Array(7).fill('rejected'),
+      ...Array(13).fill('fulfilled'),
+    ]);
+    // No item was failed by the breaker itself: the batch waited instead.
+    expect(
+      outcomes.some((o) => o.status === 'rejected' && o.reason instanceof BrokenCircuitError),
+    ).toBe(false);
+    const again = observe(rerunFailed(backoff, outcomes, (i) => dep.fn(i)));
+    await clock.tickAsync(20);
+    expect(again.value!.every((o) => o.status === 'fulfilled')).toBe(true);
+    expect(again.value!.map((o) => (o.status === 'fulfilled' ? o.value : undefined))).toEqual(
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+  });
+
+  it("'wait': a batch rides out an outage within its deadline, with no final failure", async () => {
+    const breaker = circuitBreaker({
+      whenOpen: 'wait',
+      consecutiveFailures: 3,
+      halfOpenAfter: 100,
+    });
+    const backoff = new Backoff({
+      breaker,
+      retryOn: (e) => e instanceof Down,
+      deadline: 5_000,
+      pause: 20,
+    });
+    const dep = dependency(10);
+    dep.state.down = false;
+    setTimeout(() => {
+      dep.state.down = true;
+    }, 50);
+    setTimeout(() => {
+      dep.state.down = false;
+    }, 1_000);
+    const batch = observe(
+      backoff.map(
+        Array.from({ length: 100 }, (_, i) => i),
+        (i) => dep.fn(i),
+        { concurrency: 10 },
+      ),
+    );
+    await clock.tickAsync(500);
+    const whileOpen = dep.calls.length;
+    await clock.tickAsync(400); // still down: only probes, one per halfOpenAfter
+    expect(dep.calls.length - whileOpen).toBeLessThanOrEqual(5);
+    await clock.tickAsync(2_000);
+    expect(batch.value).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(breaker.stats.opened).toBeGreaterThanOrEqual(1);
+    expect(breaker.state).toBe('closed');
   });
 });
