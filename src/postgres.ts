@@ -649,10 +649,13 @@ export interface AdvisoryLock {
   acquire(signal: AbortSignal): Promise<AdvisoryLease | undefined>;
   /** Unlocks, then returns the client to the pool (destroys it, which frees the lock, if unlocking fails). */
   release(lease: AdvisoryLease): Promise<void>;
-  /** Whether the session holding the lease is still alive (so the lock is still held). */
-  renew(lease: AdvisoryLease, signal: AbortSignal): Promise<boolean>;
-  /** 3 × `checkEvery`, or undefined without checks. */
-  readonly ttl: number | undefined;
+  /**
+   * Whether the session holding the lease is still alive (so the lock is still held). Absent with
+   * `checkEvery: null`.
+   */
+  renew?: ((lease: AdvisoryLease, signal: AbortSignal) => Promise<boolean>) | undefined;
+  /** 3 × `checkEvery`; absent with `checkEvery: null`. */
+  readonly ttl?: number | undefined;
   readonly key: AdvisoryLockKey;
 }
 
@@ -805,7 +808,7 @@ export function advisoryLock(
       session.release();
     },
 
-    async renew(lease: AdvisoryLease, signal: AbortSignal): Promise<boolean> {
+    renew: async (lease: AdvisoryLease, signal: AbortSignal): Promise<boolean> => {
       const held = own('renew', lease);
       if (held.released || held.session.broken !== undefined || held.session.ended) return false;
       try {
@@ -818,5 +821,10 @@ export function advisoryLock(
       }
     },
   };
+  if (checkEvery === null) {
+    // withLock renews only with a ttl, and refuses a renew without one.
+    delete lock.renew;
+    delete (lock as { ttl?: number }).ttl;
+  }
   return Object.freeze(lock);
 }

@@ -592,7 +592,7 @@ describe('advisoryLock', () => {
     expect(client.statements).toEqual(['SELECT pg_try_advisory_lock($1::bigint) AS ok']);
     expect(client.values).toEqual([['42']]);
     expect(client.released).toEqual([]);
-    await expect(lock.renew(lease, signal())).resolves.toBe(true);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(true);
     await lock.release(lease);
     expect(client.statements.slice(1)).toEqual([
       'SELECT 1',
@@ -601,7 +601,7 @@ describe('advisoryLock', () => {
     expect(client.released).toEqual([undefined]);
     await lock.release(lease); // twice is harmless
     expect(client.released).toEqual([undefined]);
-    await expect(lock.renew(lease, signal())).resolves.toBe(false);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(false);
   });
 
   it('string keys are hashed by the server; bigint keys are passed as text', async () => {
@@ -665,7 +665,7 @@ describe('advisoryLock', () => {
     const lease = (await lock.acquire(signal()))!;
     const terminated = pgError('57P01');
     pool.clients[0]!.emit('error', terminated);
-    await expect(lock.renew(lease, signal())).resolves.toBe(false);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(false);
     const error = await lock.release(lease).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockLostError);
     expect((error as Error).cause).toBe(terminated);
@@ -681,7 +681,7 @@ describe('advisoryLock', () => {
     const lock = advisoryLock(pool, 9);
     const lease = (await lock.acquire(signal()))!;
     const controller = new AbortController();
-    const renewal = lock.renew(lease, controller.signal).catch((error: unknown) => error);
+    const renewal = lock.renew!(lease, controller.signal).catch((error: unknown) => error);
     await clock.tickAsync(0);
     controller.abort(new Error('body done'));
     expect(await renewal).toMatchObject({ message: 'body done' });
@@ -692,8 +692,11 @@ describe('advisoryLock', () => {
     expect(cancels).toHaveLength(0);
   });
 
-  it('checkEvery: null means no ttl (withLock does not renew)', () => {
-    expect(advisoryLock(pool, 1, { checkEvery: null }).ttl).toBeUndefined();
+  it('checkEvery: null means no ttl and no renew (withLock does not renew)', () => {
+    const lock = advisoryLock(pool, 1, { checkEvery: null });
+    expect(lock.ttl).toBeUndefined();
+    expect(lock.renew).toBeUndefined();
+    expect('renew' in lock).toBe(false);
   });
 
   it('checks its arguments', async () => {
@@ -718,6 +721,6 @@ describe('advisoryLock', () => {
     );
     pool.handler = async () => ok([{ ok: true }]);
     const foreign = (await advisoryLock(pool, 1).acquire(signal()))!;
-    await expect(lock.renew(foreign, signal())).rejects.toBeInstanceOf(TypeError);
+    await expect(lock.renew!(foreign, signal())).rejects.toBeInstanceOf(TypeError);
   });
 });
