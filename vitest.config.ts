@@ -11,8 +11,9 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
       },
       {
-        find: /^asyncbackoff\/postgres$/,
-        replacement: fileURLToPath(new URL('./src/postgres.ts', import.meta.url)),
+        // asyncbackoff/postgres → src/postgres.ts, asyncbackoff/redis → src/redis.ts (the adapters' own subpaths).
+        find: /^asyncbackoff\/([a-z]+)$/,
+        replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)),
       },
     ],
   },

@@ -178,14 +178,21 @@ _svc_start_redis() {
   mkdir -p "${dir}/redis"
   port=$(_svc_free_port "${REDIS_PORT:-56379}")
   _svc_log "starting Redis on 127.0.0.1:${port}"
+  printf '%s' "${port}" >"${dir}/redis.port"
+  _svc_redis_launch "${port}"
+}
+
+# Starts redis-server on `port` with the state in ${dir}/redis (a dump.rdb there is loaded) and
+# waits until it answers.
+_svc_redis_launch() {
+  local dir port=$1 i
+  dir=$(_svc_dir)
   redis-server --bind 127.0.0.1 --port "${port}" --daemonize yes --save '' --appendonly no \
     --dir "${dir}/redis" --pidfile "${dir}/redis/redis.pid" --logfile "${dir}/redis/redis.log" \
     >/dev/null
-  printf '%s' "${port}" >"${dir}/redis.port"
-  local i
-  for ((i = 0; i < 60; i++)); do
+  for ((i = 0; i < 200; i++)); do
     if [[ $(redis-cli -h 127.0.0.1 -p "${port}" ping 2>/dev/null) == PONG ]]; then return 0; fi
-    sleep 0.25
+    sleep 0.05
   done
   _svc_log 'Redis did not accept connections'
   cat "${dir}/redis/redis.log" >&2 || true
@@ -292,6 +299,77 @@ services_pg_restart() {
 }
 # ---- end of PostgreSQL fault injection ----
 
+# ---- Redis fault injection (integration tests) -------------------------------------------------
+# Only ever on the Redis this script started (its pid file and port file in $(_svc_dir)).
+#
+#   .ci/services.sh redis-pause     # SIGSTOP: the server stalls, connections stay open
+#   .ci/services.sh redis-resume    # SIGCONT
+#   .ci/services.sh redis-stop      # SHUTDOWN SAVE: the data is kept in dump.rdb for the restart
+#   .ci/services.sh redis-restart   # start again on the same port, loading dump.rdb
+
+_svc_redis_pid() {
+  local dir pid
+  dir=$(_svc_dir)
+  [[ -f ${dir}/redis/redis.pid ]] || {
+    _svc_log "no Redis pid file in ${dir}/redis"
+    return 1
+  }
+  pid=$(<"${dir}/redis/redis.pid")
+  [[ $(cat "/proc/${pid}/comm" 2>/dev/null) == redis-server* ]] || {
+    _svc_log "process ${pid} is not our redis-server"
+    return 1
+  }
+  printf '%s' "${pid}"
+}
+
+services_redis_pause() {
+  local pid
+  pid=$(_svc_redis_pid) || return 1
+  kill -STOP "${pid}"
+}
+
+services_redis_resume() {
+  local pid
+  pid=$(_svc_redis_pid) || return 1
+  kill -CONT "${pid}"
+}
+
+services_redis_stop() {
+  local dir port pid i
+  dir=$(_svc_dir)
+  pid=$(_svc_redis_pid) || return 1
+  port=$(<"${dir}/redis.port")
+  redis-cli -h 127.0.0.1 -p "${port}" shutdown save >/dev/null 2>&1 || true
+  # Stopped once the port refuses connections (the process itself lingers a second or so after
+  # closing its sockets; redis-restart waits for it).
+  for ((i = 0; i < 200; i++)); do
+    _svc_port_in_use "${port}" || return 0
+    sleep 0.01
+  done
+  _svc_log "Redis (pid ${pid}) did not stop"
+  return 1
+}
+
+services_redis_restart() {
+  local dir
+  dir=$(_svc_dir)
+  [[ -f ${dir}/redis.port ]] || {
+    _svc_log "Redis was never started (no ${dir}/redis.port)"
+    return 1
+  }
+  if _svc_redis_running; then return 0; fi
+  local pid i
+  if [[ -f ${dir}/redis/redis.pid ]]; then
+    pid=$(<"${dir}/redis/redis.pid")
+    for ((i = 0; i < 300; i++)); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.01
+    done
+  fi
+  _svc_redis_launch "$(<"${dir}/redis.port")"
+}
+# ---- end of Redis fault injection -------------------------------------------------------------
+
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   set -euo pipefail
   case "${1:-start}" in
@@ -304,8 +382,12 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   pg-stop) services_pg_stop ;;
   pg-start) services_pg_start ;;
   pg-restart) services_pg_restart ;;
+  redis-pause) services_redis_pause ;;
+  redis-resume) services_redis_resume ;;
+  redis-stop) services_redis_stop ;;
+  redis-restart) services_redis_restart ;;
   *)
-    printf 'usage: %s [start|stop|env|pg-stop|pg-start|pg-restart]\n' "$0" >&2
+    printf 'usage: %s [start|stop|env|pg-stop|pg-start|pg-restart|redis-pause|redis-resume|redis-stop|redis-restart]\n' "$0" >&2
     exit 2
     ;;
   esac

@@ -6,6 +6,7 @@
 import { type BatchOutcome, type MapOptions, runBatch } from './batch.js';
 import { attemptsIterable, type BlockAttempt } from './block.js';
 import { type Core, createCore, run } from './engine.js';
+import { type Lock, runWithLock } from './lock.js';
 import { type BackoffOptions, normalizeOptions, type Policy } from './options.js';
 import { SignalLink } from './signals.js';
 import type { BackoffStatistics } from './types.js';
@@ -174,6 +175,44 @@ export class Backoff<TResult = unknown> {
     options?: MapOptions,
   ): Promise<R[] | BatchOutcome<R, T>[]> {
     return runBatch(this, items, fn, options);
+  }
+
+  /**
+   * Takes `lock` under this policy, runs `body(lease, signal)` while holding it, and releases it
+   * whatever `body` does.
+   *
+   * - Acquiring: every attempt calls `lock.acquire(signal)` with the attempt's signal. `undefined`
+   *   means busy and is tried again after the pause (as a `retryIf` result would be); a thrown
+   *   error is retried or not as any error is. The deadline and `maxTries` bound the acquisition,
+   *   not the body. A lease that an abandoned attempt (timed out, past the deadline, cancelled)
+   *   obtains afterwards is released at once.
+   * - Holding: with `lock.renew` and `lock.ttl`, the lease is renewed every `ttl / 3`. A renewal
+   *   that returns `false`, fails, or has not answered when the lease would expire aborts the
+   *   body's `signal` with a `LockLostError`, and the call rejects with it once `body` has
+   *   settled. The signal also aborts when this instance's or view's signals abort, or the
+   *   attempt `withLock` runs in ends. The lock is released only once `body` has settled, so
+   *   honour the signal inside it.
+   * - The outcome: `body`'s result. If `body` fulfilled but the release failed, the call rejects
+   *   with the release error. If `body` failed (or the lease was lost) and the release failed too,
+   *   it rejects with an `AggregateError` of both, `body`'s error first (and as its `cause`).
+   *
+   * @typeParam L - the lease, inferred from `lock.acquire`.
+   * @throws (rejects with) a `LockUnavailableError` when tries or time ran out while the lock was
+   * busy; the last attempt's error when attempts failed; a `LockLostError` when the lease was lost
+   * while `body` ran; a `TypeError` for a `lock` without `acquire` and `release`, or with `renew`
+   * but no `ttl`.
+   *
+   * @example
+   * ```ts
+   * const lock = redisLock(redis, 'lock:nightly-report', { ttl: 10_000 });
+   * await locks.withLock(lock, async (lease, signal) => buildReport({ fence: lease.fencingToken, signal }));
+   * ```
+   */
+  withLock<L, R>(
+    lock: Lock<L>,
+    body: (lease: L, signal: AbortSignal) => R | PromiseLike<R>,
+  ): Promise<R> {
+    return runWithLock(this, lock, body);
   }
 
   /**

@@ -6,7 +6,7 @@
 import { type Backoff, backoffFor } from './backoff.js';
 import type { BackoffOptions } from './options.js';
 import type { ErrorClass } from './types.js';
-import { describe } from './validate.js';
+import { checkCount, describe } from './validate.js';
 
 /** The options that may trail the positional arguments of {@link asyncbackoff}. */
 export type TrailingOptions<TResult = unknown> = Omit<
@@ -42,8 +42,11 @@ export interface BackoffDecorator<TResult = unknown> {
   readonly backoff: Backoff<TResult>;
 }
 
+/** An options object: a plain object, not an AbortSignal, an array or a class instance. */
 function isPlainOptions(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 function makeDecorator<TResult>(
@@ -123,14 +126,18 @@ export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
           `asyncbackoff: '${key}' is given positionally; it cannot also be in the trailing options`,
         );
   }
-  const options = {
-    ...trailing,
-    attemptTimeout,
-    deadline,
-    exceptions: rest,
-    ...(pause === undefined ? {} : { pause }),
-  } as unknown as BackoffOptions;
-  return makeDecorator(backoffFor('asyncbackoff', options), 'asyncbackoff');
+  rest.forEach((klass, index) => {
+    if (typeof klass !== 'function')
+      throw new TypeError(
+        `asyncbackoff: argument ${index + 4} must be an error class, or a plain options object as the last argument, got ${describe(klass)}`,
+      );
+  });
+  const options: Record<string, unknown> = {};
+  // Own properties, non-enumerable ones included, so that none is dropped unchecked.
+  for (const key of Object.getOwnPropertyNames(trailing)) options[key] = trailing[key];
+  Object.assign(options, { attemptTimeout, deadline, exceptions: rest });
+  if (pause !== undefined) options.pause = pause;
+  return makeDecorator(backoffFor('asyncbackoff', options as BackoffOptions), 'asyncbackoff');
 }
 
 /** Options of {@link asyncretry}. */
@@ -151,27 +158,21 @@ export function asyncretry<TResult = unknown>(
   maxTries: number,
   options: RetryOptions<TResult> = {},
 ): BackoffDecorator<TResult> {
-  if (typeof maxTries !== 'number')
-    throw new TypeError(
-      `asyncretry: 'maxTries' must be an integer >= 1, got ${describe(maxTries)}`,
-    );
-  if (!Number.isInteger(maxTries) || maxTries < 1)
-    throw new RangeError(
-      `asyncretry: 'maxTries' must be an integer >= 1, got ${describe(maxTries)}`,
-    );
+  checkCount('asyncretry', 'maxTries', maxTries, { min: 1, limit: false });
   if (!isPlainOptions(options))
-    throw new TypeError(`asyncretry: options must be an object, got ${describe(options)}`);
+    throw new TypeError(`asyncretry: options must be a plain object, got ${describe(options)}`);
   if ('maxTries' in options)
     throw new TypeError(
       `asyncretry: 'maxTries' is the first argument; it cannot also be an option`,
     );
-  const retryAll = options.retryAll ?? options.exceptions === undefined;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(options))
+    copy[key] = (options as Record<string, unknown>)[key];
+  // Without exceptions or retryOn, asyncretry retries every thrown value (aiomisc's default).
+  copy.retryAll = options.retryAll ?? (options.exceptions === undefined && options.retryOn == null);
+  copy.maxTries = maxTries;
   return makeDecorator(
-    backoffFor<TResult>('asyncretry', {
-      ...options,
-      maxTries,
-      retryAll,
-    } as BackoffOptions<TResult>),
+    backoffFor<TResult>('asyncretry', copy as BackoffOptions<TResult>),
     'asyncretry',
   );
 }

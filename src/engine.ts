@@ -57,35 +57,34 @@ function runUnbounded(
     return execution.deferred(() => execution.report(attempt, 'error', error));
   }
   // Only a plain native promise is chained directly: its native `then` runs no code of the
-  // value's own and returns a native promise. Anything else takes the general path.
-  let native = false;
+  // value's own and returns a native promise. Anything else (a proxy, a subclass, a thenable)
+  // takes the general path, which adopts it as `await` would.
   try {
-    native = value instanceof Promise && value.constructor === Promise;
+    if (value instanceof Promise && value.constructor === Promise)
+      return promiseThen.call(
+        value,
+        (result) => {
+          const policy = core.policy;
+          if (policy.retryIf === undefined && policy.onSuccess === undefined) {
+            attempt.finished = true;
+            const stats = core.stats;
+            stats.done++;
+            stats.sumTime += now() - t;
+            policy.budget?.recordSuccess(undefined);
+            stats.successes++;
+            return result;
+          }
+          const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+          return execution.deferred(() => execution.report(attempt, 'success', result));
+        },
+        (error) => {
+          const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
+          return execution.deferred(() => execution.report(attempt, 'error', error));
+        },
+      );
   } catch {
-    // A proxy or a hostile prototype: the general path adopts it as `await` would.
+    // A proxy of a promise passes both checks, and the native `then` refuses it.
   }
-  if (native)
-    return promiseThen.call(
-      value,
-      (result) => {
-        const policy = core.policy;
-        if (policy.retryIf === undefined && policy.onSuccess === undefined) {
-          attempt.finished = true;
-          const stats = core.stats;
-          stats.done++;
-          stats.sumTime += now() - t;
-          policy.budget?.recordSuccess(undefined);
-          stats.successes++;
-          return result;
-        }
-        const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
-        return execution.deferred(() => execution.report(attempt, 'success', result));
-      },
-      (error) => {
-        const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
-        return execution.deferred(() => execution.report(attempt, 'error', error));
-      },
-    );
   const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
   return execution.deferred(() => execution.follow(attempt, value));
 }

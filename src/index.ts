@@ -77,6 +77,7 @@ export {
   HttpStatusError,
   type RetryingFetch,
 } from './fetch.js';
+export type { Lock } from './lock.js';
 export { isTransientNetworkError } from './network-errors.js';
 export type { BackoffOptions } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';

@@ -506,3 +506,49 @@ describe('attempts(): timeouts, deadline, cancellation', () => {
     expect(passes).toBe(0);
   });
 });
+
+describe('attempt.succeed(value) feeds retryIf', () => {
+  it('retries while retryIf holds for the reported value, as aomaker’s retry_condition does', async () => {
+    const backoff = new Backoff({
+      retryIf: (response: { ret_code: number }) => response.ret_code !== 0,
+      pause: 10,
+      maxTries: 5,
+    });
+    const codes = [1, 1, 0];
+    const seen: number[] = [];
+    const done = (async () => {
+      for await (const attempt of backoff.attempts()) {
+        const response = { ret_code: codes[attempt.attempt - 1]! };
+        seen.push(response.ret_code);
+        attempt.succeed(response);
+      }
+    })();
+    await t.clock.tickAsync(100);
+    await done;
+    expect(seen).toEqual([1, 1, 0]);
+    expect(backoff.statistics).toMatchObject({ attempts: 3, errors: 2, successes: 1 });
+  });
+
+  it('without a value retryIf sees undefined, as before; tries running out reject with RetryConditionError', async () => {
+    const backoff = new Backoff({ retryIf: (r: unknown) => r === undefined, maxTries: 2 });
+    const loop = (async () => {
+      for await (const attempt of backoff.attempts()) attempt.succeed();
+    })();
+    const outcome = track(loop);
+    await t.clock.tickAsync(10);
+    expect((outcome.error as Error).name).toBe('RetryConditionError');
+  });
+
+  it('leaving the loop with break after a value retryIf rejects is a RetryConditionError', async () => {
+    const backoff = new Backoff({ retryIf: (r: number) => r < 10, maxTries: 5 });
+    const loop = (async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.succeed(attempt.attempt);
+        break;
+      }
+    })();
+    const outcome = track(loop);
+    await t.clock.tickAsync(10);
+    expect((outcome.error as Error).name).toBe('RetryConditionError');
+  });
+});

@@ -4,7 +4,13 @@
  */
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AttemptTimeoutError, Backoff, type BackoffOptions, currentAttempt } from '../src/index.js';
+import {
+  AttemptTimeoutError,
+  Backoff,
+  type BackoffOptions,
+  currentAttempt,
+  retry,
+} from '../src/index.js';
 import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
 
 const originalAdd = EventTarget.prototype.addEventListener;
@@ -441,5 +447,65 @@ describe('MaxListenersExceededWarning', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+});
+
+describe('one listener per signal, whatever shares it', () => {
+  it('an instance bound to shutdown and a view per request in flight add one listener to shutdown', async () => {
+    const listeners = trackListeners();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    const shutdown = new AbortController();
+    const backoff = new Backoff({ ...BOUNDS, signal: shutdown.signal });
+    const requests = Array.from({ length: 50 }, () => new AbortController());
+    const results = requests.map((request, i) =>
+      settleState(backoff.withSignal(request.signal).execute(() => resolveIn(10, i))),
+    );
+    expect(listeners.liveOn(shutdown.signal)).toBe(1);
+    expect(requests.every((r) => listeners.liveOn(r.signal) === 1)).toBe(true);
+    await clock.tickAsync(10);
+    expect(results.every((r, i) => r.value === i)).toBe(true);
+    await endOfTurn();
+    process.off('warning', onWarning);
+    expect(listeners.liveTotal()).toBe(0);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('aborting shutdown still cancels every request view’s execution', async () => {
+    const shutdown = new AbortController();
+    const backoff = new Backoff({ signal: shutdown.signal });
+    const results = Array.from({ length: 5 }, () =>
+      settleState(backoff.withSignal(new AbortController().signal).execute(hang)),
+    );
+    shutdown.abort('shutdown');
+    await clock.tickAsync(0);
+    expect(results.map((r) => r.error)).toEqual(Array(5).fill('shutdown'));
+  });
+
+  it('retry(fn, { signal }) in a loop that never yields a macrotask adds one listener, not one per call', async () => {
+    const listeners = trackListeners();
+    const longLived = new AbortController();
+    for (let i = 0; i < 20_000; i++)
+      await retry(async () => i, { signal: longLived.signal, maxTries: 2, retryAll: true });
+    expect(listeners.added(longLived.signal)).toBeLessThanOrEqual(2);
+    expect(listeners.peak()).toBe(1);
+    await endOfTurn();
+    expect(listeners.liveTotal()).toBe(0);
+  });
+
+  it('a signal made for one call is let go when that call settles, not at the end of the turn', async () => {
+    const listeners = trackListeners();
+    const backoff = new Backoff(BOUNDS);
+    let pendingAfterFirst = 0;
+    for (let i = 0; i < 100; i++) {
+      const signal = new AbortController().signal;
+      await backoff.withSignal(signal).execute(async () => i);
+      expect(listeners.liveOn(signal)).toBe(0);
+      if (i === 0) pendingAfterFirst = clock.countTimers();
+    }
+    // Nothing waits for the turn's end on their behalf: only the instance's two shared timers
+    // and their releases, as after the first call.
+    expect(clock.countTimers()).toBe(pendingAfterFirst);
   });
 });

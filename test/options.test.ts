@@ -445,16 +445,26 @@ describe('option validation: asyncbackoff positional (attemptTimeout, deadline, 
     [[100, 1000, 'x'], TypeError, /pause.*'x'/],
     // the third argument is the pause: an options object there is a misplaced argument
     [[100, 1000, { maxTries: 3 }], TypeError, /pause/],
-    [[100, 1000, 0, 'Error'], TypeError, /exceptions\[0\].*'Error'/],
+    [[100, 1000, 0, 'Error'], TypeError, /argument 4 must be an error class.*'Error'/],
     [[100, 1000, 0, TypeError, () => {}], TypeError, /exceptions\[1\].*function/],
-    [[100, 1000, 0, [TypeError]], TypeError, /exceptions\[0\].*array/],
+    [[100, 1000, 0, [TypeError]], TypeError, /argument 4 must be an error class.*array/],
+    // An AbortSignal (or any class instance) last is not the trailing options: it is refused.
+    [
+      [100, 1000, 0, Error, new AbortController().signal],
+      TypeError,
+      /argument 5 must be an error class.*AbortSignal/,
+    ],
     [[100, 1000, 0, TypeError, { maxTries: 0 }], RangeError, /maxTries.*got 0\b/],
     [[100, 1000, 0, { maxTries: '3' }], TypeError, /maxTries.*'3'/],
     [[100, 1000, 0, { giveup: 1 }], TypeError, /giveup.*1/],
     [[100, 1000, 0, { signal: {} }], TypeError, /signal.*AbortSignal/],
     [[100, 1000, 0, { bogus: 1 }], TypeError, /unknown option 'bogus'/],
     // an options object that is not last is taken as an exception entry and rejected
-    [[100, 1000, 0, { maxTries: 3 }, TypeError], TypeError, /exceptions\[0\].*object/],
+    [
+      [100, 1000, 0, { maxTries: 3 }, TypeError],
+      TypeError,
+      /argument 4 must be an error class.*object/,
+    ],
   ] as const)('asyncbackoff(%o) → %o', (args, error, message) => {
     expectThrow(() => (asyncbackoff as any)(...args), error, message);
     expect(thrown(() => (asyncbackoff as any)(...args)).message).toMatch(/^asyncbackoff: /);
@@ -515,7 +525,7 @@ describe('asyncretry(maxTries, options)', () => {
     expectThrow(() => asyncretry(bad(value)), error, message);
     // maxTries is required here, so "or null" would be wrong advice.
     expect(thrown(() => asyncretry(bad(value))).message).toMatch(
-      /^asyncretry: 'maxTries' must be an integer >= 1, got /,
+      /^asyncretry: 'maxTries' must be an integer >= 1 and <= 2147483647, got /,
     );
   });
 

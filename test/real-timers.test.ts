@@ -221,3 +221,42 @@ describe('on a saturated event loop', () => {
     expect(at - unblocked).toBeLessThan(50);
   });
 });
+
+describe('on real timers: nothing outlives the executions, nothing starves', () => {
+  it('no timer is left a turn after 10,000 bounded executions settle', async () => {
+    const before = activeTimeouts();
+    const backoff = new Backoff({ attemptTimeout: 1000, deadline: 5000, retryAll: true });
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: 10_000 }, () =>
+        backoff.execute(async () => {
+          if (++n % 7 === 0) throw new Error('retried once');
+          return n;
+        }),
+      ),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // (Another test's timer may have ended meanwhile, never one of these.)
+    expect(activeTimeouts()).toBeLessThanOrEqual(before);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Immediate')).toEqual([]);
+  });
+
+  it('a fast-failing fn with pause 0 lets a 10 ms interval tick and an abort at 20 ms end it', async () => {
+    const shutdown = new AbortController();
+    const backoff = new Backoff({ deadline: 300, retryAll: true, signal: shutdown.signal });
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    const reason = new Error('shutdown');
+    setTimeout(() => shutdown.abort(reason), 20);
+    const { error, ms } = await timeRejection(
+      backoff.execute(() => {
+        throw new Error('fails at once, no I/O');
+      }),
+    );
+    clearInterval(interval);
+    expect(error).toBe(reason);
+    expect(ms).toBeLessThan(20 + SLACK / 4);
+    expect(ticks).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -39,7 +39,7 @@ fi
 step 'install the tarball into a fresh project'
 app=${work}/app
 mkdir -p "${app}"
-cp -R "${here}/esm.mjs" "${here}/cjs.cjs" "${here}/postgres.mjs" "${here}/tc39" "${here}/legacy" "${app}/"
+cp -R "${here}/esm.mjs" "${here}/cjs.cjs" "${here}/postgres.mjs" "${here}/redis.mjs" "${here}/tc39" "${here}/legacy" "${app}/"
 printf '{ "name": "asyncbackoff-consumer", "private": true, "type": "module" }\n' >"${app}/package.json"
 (cd "${app}" && npm install --no-audit --no-fund --prefer-offline --loglevel=error \
   "${work}/${tgz}" typescript@5.9.3 @types/node@20)
@@ -53,6 +53,9 @@ node cjs.cjs
 
 step 'asyncbackoff/postgres (ESM and CommonJS)'
 node postgres.mjs
+
+step 'asyncbackoff/redis (ESM and CommonJS)'
+node redis.mjs
 
 step 'TypeScript, TC39 decorators (strict, skipLibCheck false)'
 ./node_modules/.bin/tsc -p tc39

@@ -69,3 +69,10 @@ declare const req: { signal: AbortSignal };
 // The attempt context and its cost
 declare class ConnectionError extends Error {}
 declare const cache: { get(key: string): Promise<string | undefined> };
+
+// Cluster locks
+declare const withRedisLock: typeof import('../integration/recipes/redis-lock.js').withRedisLock;
+declare function buildReport(options: { signal: AbortSignal }): Promise<string>;
+declare const reports: {
+  save(report: string, options: { fencingToken: number; signal: AbortSignal }): Promise<void>;
+};

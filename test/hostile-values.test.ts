@@ -1,0 +1,110 @@
+/**
+ * What fn returns is followed as `await` would follow it, whatever it is: nothing it does can make
+ * the engine throw synchronously, crash the process from a timer, hang where `await` would not,
+ * call fn after the execution settled, or hand the caller something that is not a promise.
+ */
+import { describe, expect, it } from 'vitest';
+import { AttemptTimeoutError, Backoff } from '../src/index.js';
+import { nextMacrotask } from './support/clock.js';
+import { hang, track, useFakeClock } from './support/harness.js';
+
+const t = useFakeClock();
+
+const boom = new Error('then getter');
+const throwingGetter = () => ({
+  get then(): never {
+    throw boom;
+  },
+});
+
+class FortyTwo<T> extends Promise<T> {
+  // biome-ignore lint/suspicious/noThenProperty: the hostile value under test
+  override then(): any {
+    return 42;
+  }
+}
+
+describe('hostile return values', () => {
+  it('a then getter that throws is the attempt’s failure, from a pause timer too, and settles once', async () => {
+    const backoff = new Backoff({ retryAll: true, pause: 10, maxTries: 3 });
+    let calls = 0;
+    const result = track(backoff.execute(() => (calls++, throwingGetter())));
+    await t.clock.tickAsync(100);
+    expect(result.status).toBe('rejected');
+    expect(result.error).toBe(boom);
+    expect(calls).toBe(3);
+  });
+
+  it('a bad first bounded attempt rejects and fn is never called again by the timeout timer', async () => {
+    const backoff = new Backoff({ attemptTimeout: 50 });
+    let calls = 0;
+    const result = track(backoff.execute(() => (calls++, throwingGetter())));
+    await t.clock.tickAsync(200);
+    expect(result.error).toBe(boom);
+    expect(calls).toBe(1);
+    expect(t.clock.countTimers()).toBe(0);
+  });
+
+  it('a proxy of a promise on the unbounded path: no synchronous throw; it settles as await would', async () => {
+    const backoff = new Backoff();
+    const proxied = new Proxy(Promise.resolve(1), {});
+    let returned: unknown;
+    expect(() => {
+      returned = backoff.execute(() => proxied);
+    }).not.toThrow();
+    expect(returned).toBeInstanceOf(Promise);
+    const byAwait = await (async () => await proxied)().catch((e: unknown) => e);
+    const byExecute = await (returned as Promise<unknown>).catch((e: unknown) => e);
+    expect(byExecute).toBeInstanceOf(TypeError);
+    expect(byAwait).toBeInstanceOf(TypeError);
+  });
+
+  it('a Promise subclass whose then returns 42: execute returns a real promise, bounded by its timeout', async () => {
+    const unbounded = new Backoff().execute(() => new FortyTwo<number>(() => {}));
+    expect(Object.getPrototypeOf(unbounded)).toBe(Promise.prototype);
+    const bounded = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+    const result = track(bounded.execute(() => new FortyTwo<number>(() => {})));
+    await t.clock.tickAsync(20);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('a then that throws after calling back, or calls back twice, counts once', async () => {
+    const backoff = new Backoff({ attemptTimeout: 100 });
+    const twice = {
+      // biome-ignore lint/suspicious/noThenProperty: the hostile value under test
+      then(resolve: (v: string) => void, reject: (e: unknown) => void) {
+        resolve('first');
+        resolve('second');
+        reject(new Error('late'));
+        throw new Error('after');
+      },
+    };
+    const result = track(backoff.execute(() => twice as unknown as PromiseLike<string>));
+    await t.clock.tickAsync(0);
+    expect(result.value).toBe('first');
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1, errors: 0 });
+  });
+
+  it('a thenable resolving to another thenable is followed to the end', async () => {
+    const inner = { then: (resolve: (v: number) => void) => resolve(7) };
+    // biome-ignore lint/suspicious/noThenProperty: nested thenables under test
+    const outer = { then: (resolve: (v: unknown) => void) => resolve(inner) };
+    await expect(new Backoff({ deadline: 100 }).execute(() => outer)).resolves.toBe(7);
+  });
+
+  it('none of it leaves an unhandled rejection or a timer behind', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const backoff = new Backoff({ attemptTimeout: 10, retryAll: true, maxTries: 2 });
+      const values = [throwingGetter(), new Proxy(Promise.resolve('x'), {}), hang()];
+      for (const value of values) track(backoff.execute(() => value));
+      await t.clock.tickAsync(100);
+      await nextMacrotask();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+});
