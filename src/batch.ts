@@ -211,6 +211,8 @@ export function runBatch<T, R>(
   };
   const mayPull = (): boolean => {
     if (breaker === undefined || stopped || controller.signal.aborted) return true;
+    // A sized input whose items have all been taken: pulling only finds its end.
+    if (total !== undefined && index >= total) return true;
     const state = breaker.state;
     return state === 'closed' || (state === 'half-open' && busy === 0);
   };
@@ -256,7 +258,10 @@ export function runBatch<T, R>(
       if (stopped || controller.signal.aborted || step.done) {
         busy--;
         // A stopped batch's pull ends as `done` too: that is not the end of the input.
-        if (step.done && !stopped && !controller.signal.aborted) exhausted = true;
+        if (step.done && !stopped && !controller.signal.aborted) {
+          exhausted = true;
+          wakeGate(); // workers waiting on the breaker have nothing left to pull
+        }
         return;
       }
       const at = index++;

@@ -708,3 +708,37 @@ describe('circuitBreaker with batches', () => {
     expect(breaker.state).toBe('closed');
   });
 });
+
+describe('circuitBreaker with batches: the end of the input', () => {
+  it('a sized batch whose last items failed and opened the breaker settles at once, without waiting for it', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 2, halfOpenAfter: 10_000 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    const dep = dependency(5);
+    const batch = observe(
+      backoff.map([1, 2, 3], (i) => dep.fn(i), { concurrency: 3, settled: true }),
+    );
+    await clock.tickAsync(5);
+    expect(breaker.state).toBe('open');
+    expect(batch.value?.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    await clock.tickAsync(1);
+    expect(clock.countTimers()).toBe(0); // no breaker timer left behind
+  });
+
+  it('workers waiting on the breaker leave as soon as another one finds the end of an async source', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 100 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    const dep = dependency(5);
+    async function* items() {
+      yield 1;
+      yield 2;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a slow source's last answer
+    }
+    const batch = observe(
+      backoff.map(items(), (i) => dep.fn(i), { concurrency: 3, settled: true }),
+    );
+    await clock.tickAsync(150); // both failed at 5 and opened it; half-open at 105; a third worker waits on the source
+    expect(batch.settled).toBe(false);
+    await clock.tickAsync(160); // the source ends at 300
+    expect(batch.value?.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+  });
+});
