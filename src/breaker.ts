@@ -12,7 +12,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { now, startTimer, stopTimer, type Timer } from './clock.js';
 import { attemptStorage } from './process-state.js';
 import type { BreakerPass, CircuitBreaker, CircuitState } from './types.js';
-import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
+import { checkCount, checkOptions, checkTime, describe } from './validate.js';
 
 /** Why the circuit changed state. */
 export type CircuitChangeReason =
@@ -137,15 +137,7 @@ const WHERE = 'circuitBreaker';
 
 function time(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number')
-    throw new TypeError(
-      `${WHERE}: '${name}' must be a number of milliseconds, got ${describe(value)}`,
-    );
-  if (!(value > 0 && value <= MAX_TIMER_MS))
-    throw new RangeError(
-      `${WHERE}: '${name}' must be > 0 and <= ${MAX_TIMER_MS} ms, got ${describe(value)}`,
-    );
-  return value;
+  return checkTime(WHERE, name, value, { allowZero: false, limit: false });
 }
 
 function count(
@@ -156,13 +148,14 @@ function count(
 ): number | null {
   if (value === undefined) return fallback;
   if (value === null && nullable) return null;
-  if (typeof value !== 'number')
-    throw new TypeError(
-      `${WHERE}: '${name}' must be an integer >= 1${nullable ? ' or null' : ''}, got ${describe(value)}`,
-    );
-  if (!Number.isInteger(value) || value < 1)
-    throw new RangeError(`${WHERE}: '${name}' must be an integer >= 1, got ${describe(value)}`);
-  return value;
+  try {
+    return checkCount(WHERE, name, value, { min: 1, limit: false });
+  } catch (error) {
+    // Say that null is allowed where it is.
+    if (nullable && error instanceof Error)
+      error.message = error.message.replace(', got', ' (or null), got');
+    throw error;
+  }
 }
 
 /** Reports a throw from a user callback without disturbing the breaker's state or its caller. */

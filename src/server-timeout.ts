@@ -5,7 +5,7 @@
  * limit" and refuse `Infinity`, so the raw value must not be passed on.
  */
 import { currentAttempt } from './attempt.js';
-import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
+import { checkCount, checkOptions, MAX_TIMER_MS } from './validate.js';
 
 /**
  * The largest value {@link serverTimeout} returns: 2147483647 ms (2³¹ − 1, about 24.8 days), the
@@ -55,14 +55,7 @@ export function serverTimeout(options?: ServerTimeoutOptions): number {
   if (options !== undefined) {
     checkOptions('serverTimeout', options, KEYS);
     if (options.max !== undefined) {
-      if (typeof options.max !== 'number')
-        throw new TypeError(
-          `serverTimeout: 'max' must be an integer number of milliseconds, got ${describe(options.max)}`,
-        );
-      if (!Number.isInteger(options.max) || options.max < 1 || options.max > MAX_SERVER_TIMEOUT)
-        throw new RangeError(
-          `serverTimeout: 'max' must be an integer in [1, ${MAX_SERVER_TIMEOUT}], got ${describe(options.max)}`,
-        );
+      checkCount('serverTimeout', 'max', options.max, { min: 1, limit: false });
       max = options.max;
     }
   }

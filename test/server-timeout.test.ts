@@ -84,11 +84,19 @@ describe('serverTimeout', () => {
   });
 
   it.each([
-    [{ max: 0 }, RangeError, /serverTimeout: 'max' must be an integer in \[1, 2147483647\], got 0/],
+    [
+      { max: 0 },
+      RangeError,
+      /serverTimeout: 'max' must be an integer >= 1 and <= 2147483647, got 0/,
+    ],
     [{ max: 1.5 }, RangeError, /got 1.5/],
     [{ max: 2 ** 31 }, RangeError, /got 2147483648/],
     [{ max: Number.POSITIVE_INFINITY }, RangeError, /got Infinity/],
-    [{ max: '10' }, TypeError, /'max' must be an integer number of milliseconds, got '10'/],
+    [
+      { max: '10' },
+      TypeError,
+      /serverTimeout: 'max' must be an integer >= 1 and <= 2147483647, got '10'/,
+    ],
     [{ limit: 10 }, TypeError, /serverTimeout: unknown option 'limit'/],
     [null, TypeError, /serverTimeout: options must be an object, got null/],
   ])('rejects %o', (options, type, message) => {
