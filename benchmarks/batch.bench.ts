@@ -23,43 +23,35 @@
  * run. Reported: medians of wall time (performance.now) and of process CPU time (cpuUsage, all
  * threads). Every run is checked: results in order, N + N/20 calls.
  *
- * Run (any of):
- *   npx tsx benchmarks/batch.bench.ts [--quick] [--items=N] [--rounds=R]
- *   node --import tsx benchmarks/batch.bench.ts [--quick]
- *   npx -y node@24 --import tsx benchmarks/batch.bench.ts [--quick]
+ * Run: `npm run bench` (with the suite), or alone:
+ *   node --import tsx benchmarks/batch.bench.ts [--smoke] [--items=N] [--rounds=R]
+ *   npx -y node@24 --import tsx benchmarks/batch.bench.ts
  *
- * `--quick`: 20,000 items, 3 rounds (a smoke test, not numbers). The process exits 0 whether the
- * targets pass or not (it is a report), 1 if a run returned wrong results.
+ * `--smoke`: 2,000 items, 1 round (not figures). The process exits 0 whether the targets pass or
+ * not (it is a report), 1 if a run returned wrong results.
  */
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type * as CockatielModule from 'cockatiel';
-import type pMapFn from 'p-map';
-import type pRetryFn from 'p-retry';
 import {
-  cpuModel,
+  loadLibrary,
+  loadPeers,
   median,
-  peerPackages,
+  NODE_MAJOR,
+  numberOption,
+  Report,
   type Sample,
-  srcHash,
+  SMOKE,
   startChild,
+  times,
   versionOf,
 } from './support.js';
 
-const argv = process.argv.slice(2);
-const QUICK = argv.includes('--quick');
-const POOL_CHILD = argv.includes('--pool-child');
-const numberArg = (name: string, fallback: number): number => {
-  const arg = argv.find((a) => a.startsWith(`--${name}=`));
-  return arg === undefined ? fallback : Number(arg.slice(name.length + 3));
-};
-const N = numberArg('items', QUICK ? 20_000 : 100_000);
-const ROUNDS = numberArg('rounds', QUICK ? 3 : 5);
+const POOL_CHILD = process.argv.includes('--pool-child');
+const N = numberOption('items', SMOKE ? 2_000 : 100_000);
+const ROUNDS = numberOption('rounds', SMOKE ? 1 : 5);
 const CONCURRENCY = 100;
 const WARMUP_ITEMS = Math.min(N, 10_000);
-const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -145,16 +137,26 @@ if (POOL_CHILD) {
 
 // --- main mode -------------------------------------------------------------------------------------
 
-const loadBefore = os.loadavg()[0]!;
-const fresh = await startChild(fileURLToPath(import.meta.url), '--pool-child', argv);
-
-const { pRetry: pRetryPkg, cockatiel: cockatielPkg } = peerPackages();
-const pMap = ((await import('p-map')) as { default: typeof pMapFn }).default;
-const pRetry = ((await import(pRetryPkg as string)) as { default: typeof pRetryFn }).default;
-const imported = await import(cockatielPkg as string);
-const cockatiel = (imported.bulkhead ? imported : imported.default) as typeof CockatielModule;
-const { Backoff } = await import('../src/index.js');
-
+const peers = await loadPeers();
+const pMap = ((await import('p-map')) as { default: typeof import('p-map').default }).default;
+const { pRetry, cockatiel } = peers;
+const report = new Report(
+  'batch',
+  `Batch: ${N.toLocaleString('en-US')} items through backoff.map`,
+  'benchmarks/batch.bench.ts',
+  [
+    `Items 0..${N - 1}; each call awaits \`setTimeout(1)\`, items with i % 20 === 0 fail their first attempt (${Math.ceil(N / 20)} retries); at most ${CONCURRENCY} in flight, retried at once (pause 0). Every run is checked: results in input order, N + N/20 calls.`,
+    'asyncbackoff: ONE `new Backoff({ exceptions: [TransientError], maxTries: 2, pause: 0 })` shared by every round, `backoff.map(items, work, { concurrency: 100 })`; hand-written pool: 100 async workers pulling an index, retrying inline (the reference); p-map + p-retry `pMap(items, i => pRetry(() => work(i), { retries: 1, minTimeout: 0 }), { concurrency: 100 })`; cockatiel `wrap(bulkhead(100, Infinity), retry(handleAll, { maxAttempts: 1, backoff: new ConstantBackoff(0) }))` for every item up front, `Promise.all`.',
+    `One warm-up run per case (${WARMUP_ITEMS.toLocaleString('en-US')} items), then ${ROUNDS} rounds; each round runs every case once in an order that rotates every round and is reversed every other round; a forced GC before each run; medians. Wall time (what the targets judge) is set by the 1 ms timers; the CPU columns show the per-item overhead. The pool also runs in a fresh process (for information).`,
+  ],
+  { peers: `p-map@${versionOf('p-map')}, ${peers.versions}` },
+);
+const fresh = await startChild(
+  fileURLToPath(import.meta.url),
+  '--pool-child',
+  process.argv.slice(2),
+);
+const { Backoff } = await loadLibrary();
 const backoff = new Backoff({ exceptions: [TransientError], maxTries: 2, pause: 0 });
 const policy = cockatiel.wrap(
   cockatiel.bulkhead(CONCURRENCY, Number.POSITIVE_INFINITY),
@@ -192,22 +194,6 @@ const cases: Case[] = [
 ];
 const freshSamples: Sample[] = [];
 
-console.log('asyncbackoff batch benchmark');
-console.log(
-  `node ${process.version} (${process.platform}/${process.arch}), ${os.cpus().length} CPUs: ${cpuModel()}`,
-);
-console.log(`asyncbackoff source: src/*.ts sha256 ${srcHash()} (run from source through tsx)`);
-console.log(
-  `peers: p-map ${versionOf('p-map')}, ${pRetryPkg} ${versionOf(pRetryPkg)}, ${cockatielPkg} ${versionOf(cockatielPkg)}`,
-);
-console.log(
-  `workload: ${N} items, concurrency ${CONCURRENCY}, each call awaits setTimeout(1), items i % 20 === 0 fail once (${Math.ceil(N / 20)} retries), pause 0; ${ROUNDS} rounds, medians`,
-);
-console.log(`arguments: ${argv.length > 0 ? argv.join(' ') : '(none)'}`);
-console.log(`load average (1 min) before: ${loadBefore.toFixed(2)}`);
-if (loadBefore > 0.75 * os.cpus().length)
-  console.log('warning: the machine is busy; the numbers are noisy');
-
 for (const c of cases) await timeRun(c.run, WARMUP_ITEMS, c.name);
 for (let r = 0; r < ROUNDS; r++) {
   const rotated = cases.map((_, k) => cases[(k + r) % cases.length]!);
@@ -217,7 +203,6 @@ for (let r = 0; r < ROUNDS; r++) {
   process.stderr.write(`round ${r + 1}/${ROUNDS}: ${order.map((c) => c.name).join(' → ')}\n`);
 }
 fresh.stop();
-const loadAfter = os.loadavg()[0]!;
 
 const wall = (s: Sample[]) => median(s.map((x) => x[0]));
 const cpu = (s: Sample[]) => median(s.map((x) => x[1]));
@@ -229,54 +214,49 @@ const rows: [string, Sample[]][] = [
   ...cases.map((c) => [c.name, c.samples] as [string, Sample[]]),
   ['hand-written pool, fresh process (info)', freshSamples],
 ];
-const header = [
-  'case',
-  'wall ms (median)',
-  'min..max',
-  'x pool',
-  'CPU ms (median)',
-  'CPU x pool',
-  'µs CPU/item',
-];
-const table = rows.map(([name, s]) => [
-  name,
-  wall(s).toFixed(0),
-  `${Math.min(...s.map((x) => x[0])).toFixed(0)}..${Math.max(...s.map((x) => x[0])).toFixed(0)}`,
-  `${(wall(s) / refWall).toFixed(2)}x`,
-  cpu(s).toFixed(0),
-  `${(cpu(s) / refCpu).toFixed(2)}x`,
-  ((cpu(s) * 1000) / N).toFixed(2),
-]);
-const widths = header.map((h, k) => Math.max(h.length, ...table.map((row) => row[k]!.length)));
-const line = (cells: string[]) =>
-  `| ${cells.map((cell, k) => (k === 0 ? cell.padEnd(widths[k]!) : cell.padStart(widths[k]!))).join(' | ')} |`;
-console.log();
-console.log(line(header));
-console.log(
-  `|${widths.map((w, k) => (k === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
-);
-for (const row of table) console.log(line(row));
-console.log();
+report.table({
+  columns: [
+    'case',
+    'wall ms (median)',
+    'min..max',
+    'x pool',
+    'CPU ms (median)',
+    'CPU x pool',
+    'µs CPU/item',
+  ],
+  rows: rows.map(([name, s]) => [
+    name,
+    wall(s).toFixed(0),
+    `${Math.min(...s.map((x) => x[0])).toFixed(0)}..${Math.max(...s.map((x) => x[0])).toFixed(0)}`,
+    times(wall(s) / refWall),
+    cpu(s).toFixed(0),
+    times(cpu(s) / refCpu),
+    ((cpu(s) * 1000) / N).toFixed(2),
+  ]),
+});
+if (NODE_MAJOR < 24)
+  report.text(
+    `Node ${NODE_MAJOR} implements AsyncLocalStorage with promise hooks; once asyncbackoff ran, every promise in this process pays for them, the in-process pool's included (fresh-process pool / in-process pool CPU = ${times(cpu(freshSamples) / refCpu)}). The targets compare in-process runs.`,
+  );
 
 const ourWall = wall(ours.samples);
-const checks: [boolean, string][] = [
-  [
-    ourWall <= 1.2 * refWall,
-    `asyncbackoff within 1.2x of the hand-written pool: ${(ourWall / refWall).toFixed(3)}x`,
-  ],
-  [
-    ourWall < wall(pmap.samples),
-    `asyncbackoff ahead of p-map + p-retry: ${ourWall.toFixed(0)} ms vs ${wall(pmap.samples).toFixed(0)} ms`,
-  ],
-  [
-    ourWall < wall(cock.samples),
-    `asyncbackoff ahead of cockatiel bulkhead+retry: ${ourWall.toFixed(0)} ms vs ${wall(cock.samples).toFixed(0)} ms`,
-  ],
-];
-for (const [ok, text] of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${text}`);
-console.log(`verdict: ${checks.every(([ok]) => ok) ? 'PASS' : 'FAIL'}`);
-console.log(`load average (1 min) after: ${loadAfter.toFixed(2)}`);
-if (NODE_MAJOR < 24)
-  console.log(
-    `note: Node ${NODE_MAJOR} implements AsyncLocalStorage with promise hooks; once asyncbackoff ran, every promise in this process pays for them, the in-process pool's included (fresh-process pool / in-process pool CPU = ${(cpu(freshSamples) / refCpu).toFixed(2)}x). The targets compare in-process runs.`,
-  );
+report.check(
+  'asyncbackoff within 1.2x of the hand-written pool',
+  ourWall <= 1.2 * refWall,
+  times(ourWall / refWall),
+);
+report.check(
+  'asyncbackoff ahead of p-map + p-retry',
+  ourWall < wall(pmap.samples),
+  `${ourWall.toFixed(0)} ms vs ${wall(pmap.samples).toFixed(0)} ms`,
+);
+report.check(
+  'asyncbackoff ahead of cockatiel bulkhead+retry',
+  ourWall < wall(cock.samples),
+  `${ourWall.toFixed(0)} ms vs ${wall(cock.samples).toFixed(0)} ms`,
+);
+report.set(
+  'ms',
+  Object.fromEntries(rows.map(([name, s]) => [name, { wall: wall(s), cpu: cpu(s), samples: s }])),
+);
+report.finish();

@@ -2,9 +2,10 @@
  * Soak test: a million calls through ONE Backoff instance bound to long-lived signals, checking
  * that nothing accumulates (heap, abort listeners, timers) and that no warning is emitted.
  *
- * Run (npm-independent; --expose-gc is required):
- *   node --expose-gc --import tsx benchmarks/soak.ts [--calls 1000000] [--concurrency 1000]
+ * Run: `npm run bench` (with the suite), or alone (--expose-gc is required):
+ *   node --expose-gc --import tsx benchmarks/soak.ts [--smoke] [--calls 1000000] [--concurrency 1000]
  *   npx -y node@24 --expose-gc --import tsx benchmarks/soak.ts
+ * `--smoke`: 20,000 calls in chunks of 100, a probe of 2,000 calls.
  *
  * Phase 1 (the verdict). The instance has `attemptTimeout: 1000`, `deadline: 5000` and the instance
  * option `signal: shutdown`; every call goes through `instance.withSignal(request).execute(...)`
@@ -13,8 +14,8 @@
  * of the same size; after each chunk the loop yields one event-loop turn (setImmediate), as a
  * server doing I/O would. 1% of calls fail once and are retried (pause 0); 1% read
  * `currentAttempt().signal` and listen on it, as fetch would.
- * Every 100k calls: heapUsed after global.gc(), abort listeners on both signals, active 'Timeout'
- * resources. Verdict: heap growth from the 200k sample to the last sample < 5 MB; abort listeners
+ * Every tenth of the calls (100k): heapUsed after global.gc(), abort listeners on both signals, active 'Timeout'
+ * resources. Verdict: heap growth from the second sample (200k) to the last sample < 5 MB; abort listeners
  * <= 2 per signal and timers <= 2 at any time (also checked mid-chunk); 0 timers and 0 listeners
  * once an event-loop turn passed after the last call; no process warning (e.g.
  * MaxListenersExceededWarning); every call resolved with 1; statistics add up.
@@ -27,17 +28,12 @@
  * Exits 1 if the verdict fails.
  */
 import { getEventListeners } from 'node:events';
-import { Backoff, currentAttempt } from '../src/index.js';
+import { loadLibrary, numberOption, Report, SMOKE } from './support.js';
 
-const argv = process.argv.slice(2);
-function option(name: string, fallback: number): number {
-  const i = argv.indexOf(name);
-  return i === -1 ? fallback : Number(argv[i + 1]);
-}
-const CALLS = option('--calls', 1_000_000);
-const CONCURRENCY = option('--concurrency', 1000);
-const PROBE_CALLS = option('--probe-calls', 100_000);
-const SAMPLE_EVERY = 100_000;
+const CALLS = numberOption('calls', SMOKE ? 20_000 : 1_000_000);
+const CONCURRENCY = numberOption('concurrency', SMOKE ? 100 : 1000);
+const PROBE_CALLS = numberOption('probe-calls', SMOKE ? 2_000 : 100_000);
+const SAMPLE_EVERY = Math.max(1, Math.round(CALLS / 10));
 const HEAP_BOUND_MB = 5;
 
 const gcFn = globalThis.gc;
@@ -48,6 +44,21 @@ if (typeof gcFn !== 'function') {
   process.exit(2);
 }
 const gc = gcFn;
+const { Backoff, currentAttempt } = await loadLibrary();
+const report = new Report(
+  'memory',
+  `Memory: ${CALLS.toLocaleString('en-US')} calls through one instance`,
+  'benchmarks/soak.ts',
+  [
+    'ONE `new Backoff({ attemptTimeout: 1000, deadline: 5000, exceptions: [Flaky], maxTries: 3, signal: shutdown })`; every call through `instance.withSignal(request).execute(fn)` (every 10th through `instance.execute(fn)`), both signals long-lived.',
+    `Chunks of ${CONCURRENCY} calls, alternately concurrent (Promise.all) and sequential, one event-loop turn (setImmediate) after each; 1% of the calls fail once and are retried (pause 0), 1% listen on \`currentAttempt().signal\`.`,
+    `Every ${SAMPLE_EVERY.toLocaleString('en-US')} calls: heapUsed after two forced GCs, abort listeners on both signals, active Timeout resources. Probe: one call hangs on its first attempt (1 s attempt timeout) while up to ${PROBE_CALLS.toLocaleString('en-US')} fast calls go through the same instance.`,
+  ],
+  {
+    execArgv: '--expose-gc',
+    checksHeading: 'Verdict (hygiene, not timing: the process exits 1 if a check fails):',
+  },
+);
 function heapMB(): number {
   gc();
   gc();
@@ -190,66 +201,83 @@ const listenersAfterProbe = listeners(shutdown.signal) + listeners(request.signa
 
 // --- report -------------------------------------------------------------------------------------
 
-console.log(
-  `soak: ${phase1Calls} calls through one instance in ${seconds.toFixed(1)} s on node ${process.version} ` +
-    `(chunks of ${CONCURRENCY}, alternating concurrent/sequential, one event-loop turn per chunk)`,
-);
-console.log('');
-console.log('|     calls | heapUsed MB | listeners shutdown | listeners request | timers |');
-console.log('|----------:|------------:|-------------------:|------------------:|-------:|');
-for (const s of samples)
-  console.log(
-    `| ${String(s.calls).padStart(9)} | ${s.heapMB.toFixed(2).padStart(11)} | ${String(s.shutdownListeners).padStart(18)} | ${String(s.requestListeners).padStart(17)} | ${String(s.timers).padStart(6)} |`,
-  );
-console.log('');
+report.text(`${phase1Calls.toLocaleString('en-US')} calls in ${seconds.toFixed(1)} s.`);
+report.table({
+  columns: ['calls', 'heapUsed MB', 'listeners shutdown', 'listeners request', 'timers'],
+  rows: samples.map((s) => [
+    s.calls.toLocaleString('en-US'),
+    s.heapMB.toFixed(2),
+    String(s.shutdownListeners),
+    String(s.requestListeners),
+    String(s.timers),
+  ]),
+});
 
 const retainedMB = probeDuring - probeBefore;
 const bytesPerCall = (retainedMB * 2 ** 20) / probeCalls;
-console.log(
-  `probe: ${probeCalls} fast calls in ${probeMs.toFixed(0)} ms while one call hung on its first attempt: ` +
+report.text(
+  `Probe: ${probeCalls} fast calls in ${probeMs.toFixed(0)} ms while one call hung on its first attempt: ` +
     `heapUsed ${probeBefore.toFixed(2)} -> ${probeDuring.toFixed(2)} MB (+${retainedMB.toFixed(2)} MB, ` +
     `~${bytesPerCall.toFixed(0)} B per fast call kept alive) -> ${probeAfter.toFixed(2)} MB after the hung ` +
     `attempt timed out and its retry resolved (${String(hangResult)})` +
     (probeValid ? '' : ' [INVALID: the hung call settled before the measurement]'),
 );
-console.log('');
 
 const stats = instance.statistics;
 const totalCalls = calls + 1;
-const from = samples.find((s) => s.calls >= 200_000) ?? samples[0];
+const from = samples[1] ?? samples[0]; // the first sample still holds the warm-up's garbage
 const last = samples[samples.length - 1];
 const growth = from !== undefined && last !== undefined ? last.heapMB - from.heapMB : 0;
-const checks: [string, boolean][] = [
+const checks: [name: string, detail: string, pass: boolean][] = [
   [
-    `heap growth ${from?.calls ?? '-'} -> ${last?.calls ?? '-'} calls: ${growth.toFixed(2)} MB (< ${HEAP_BOUND_MB} MB)`,
+    `heap growth ${from?.calls ?? '-'} -> ${last?.calls ?? '-'} calls`,
+    `${growth.toFixed(2)} MB (< ${HEAP_BOUND_MB} MB)`,
     growth < HEAP_BOUND_MB,
   ],
-  [`max abort listeners per signal during the run: ${maxListeners} (<= 2)`, maxListeners <= 2],
-  [`max active timers during the run: ${maxTimers} (<= 2)`, maxTimers <= 2],
-  [`active timers one turn after the last call: ${timersAfter} (0)`, timersAfter === 0],
-  [`abort listeners one turn after the last call: ${listenersAfter} (0)`, listenersAfter === 0],
+  ['max abort listeners per signal during the run', `${maxListeners} (<= 2)`, maxListeners <= 2],
+  ['max active timers during the run', `${maxTimers} (<= 2)`, maxTimers <= 2],
+  ['active timers one turn after the last call', `${timersAfter} (0)`, timersAfter === 0],
+  ['abort listeners one turn after the last call', `${listenersAfter} (0)`, listenersAfter === 0],
   [
-    `probe: heap released after the hung call finished: ${(probeAfter - probeBefore).toFixed(2)} MB over the pre-probe heap (< 1 MB)`,
+    'probe: heap released after the hung call finished',
+    `${(probeAfter - probeBefore).toFixed(2)} MB over the pre-probe heap (< 1 MB)`,
     probeAfter - probeBefore < 1,
   ],
   [
-    `probe: timers/listeners afterwards: ${timersAfterProbe}/${listenersAfterProbe} (0/0)`,
+    'probe: timers/listeners afterwards',
+    `${timersAfterProbe}/${listenersAfterProbe} (0/0)`,
     timersAfterProbe === 0 && listenersAfterProbe === 0,
   ],
   [
-    `process warnings: ${warnings.length}${warnings.length ? ` (${warnings[0]})` : ''} (0)`,
+    'process warnings',
+    `${warnings.length}${warnings.length ? ` (${warnings[0]})` : ''} (0)`,
     warnings.length === 0,
   ],
-  [`wrong results: ${wrong + (hangResult === 1 ? 0 : 1)} (0)`, wrong === 0 && hangResult === 1],
+  ['wrong results', `${wrong + (hangResult === 1 ? 0 : 1)} (0)`, wrong === 0 && hangResult === 1],
   [
-    `statistics: successes ${stats.successes}, retries ${stats.retries}, giveUps ${stats.giveUps}, timeouts ${stats.timeouts} (successes = ${totalCalls}, giveUps = 0, timeouts = 1)`,
+    'statistics',
+    `successes ${stats.successes}, retries ${stats.retries}, giveUps ${stats.giveUps}, timeouts ${stats.timeouts} (successes = ${totalCalls}, giveUps = 0, timeouts = 1)`,
     stats.successes === totalCalls && stats.giveUps === 0 && stats.timeouts === 1,
   ],
 ];
 let pass = true;
-for (const [text, good] of checks) {
+for (const [name, detail, good] of checks) {
   pass &&= good;
-  console.log(`  ${good ? 'PASS' : 'FAIL'}  ${text}`);
+  report.check(name, good, detail);
 }
-console.log(`verdict: ${pass ? 'PASS' : 'FAIL'}`);
+report.set('samples', samples);
+report.set('probe', {
+  calls: probeCalls,
+  ms: probeMs,
+  before: probeBefore,
+  during: probeDuring,
+  after: probeAfter,
+  valid: probeValid,
+});
+report.set('heapGrowthMB', growth);
+report.set('callsPerSecond', phase1Calls / seconds);
+report.text(
+  `verdict: ${pass ? 'PASS' : 'FAIL'} (a leak is a bug, not a timing: the process exits 1 if the verdict fails)`,
+);
+report.finish();
 process.exitCode = pass ? 0 : 1;

@@ -62,17 +62,35 @@ let checkScheduledWith: unknown;
 let waiting: (() => void)[] = [];
 
 /**
+ * Whether a caller whose previous immediate retry ran in turn `lastTurn` (or -1) may retry at once:
+ * returns the current turn to save if so, or -1 if the retry must wait for {@link nextTurn}.
+ */
+export function immediateTurn(lastTurn: number): number {
+  if (checkScheduledWith !== globalThis.setImmediate) {
+    checkScheduledWith = globalThis.setImmediate;
+    afterTurn(endOfTurn);
+  }
+  return lastTurn === turn ? -1 : turn;
+}
+
+/** Runs `callback` in this turn's check phase, after timers and I/O had their chance. */
+export function nextTurn(callback: () => void): void {
+  if (checkScheduledWith !== globalThis.setImmediate) {
+    checkScheduledWith = globalThis.setImmediate;
+    afterTurn(endOfTurn);
+  }
+  waiting.push(callback);
+}
+
+/**
  * Runs `callback` soon: in a microtask when `lastTurn` (what this returned for the caller's
  * previous immediate retry, or -1) is not the current turn; else in this turn's check phase.
  * Returns the turn to save for the next call.
  */
 export function retrySoon(lastTurn: number, callback: () => void): number {
-  if (checkScheduledWith !== globalThis.setImmediate) {
-    checkScheduledWith = globalThis.setImmediate;
-    afterTurn(endOfTurn);
-  }
-  if (lastTurn !== turn) nextMicrotask(callback);
-  else waiting.push(callback);
+  const now = immediateTurn(lastTurn);
+  if (now === -1) nextTurn(callback);
+  else nextMicrotask(callback);
   return turn;
 }
 

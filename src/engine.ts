@@ -1,14 +1,17 @@
 /**
  * The entry point of every call: `run()` builds an {@link Execution}, except on the fast path for
  * policies that nothing can cut into (no attempt timeout, no deadline, no breaker, no signal, no
- * enclosing attempt). There the execution's promise is the attempt's own `.then`, and the
- * `Execution` is built only if the first attempt does not simply succeed.
+ * enclosing attempt). There the execution's promise is the attempt's own `.then`; if the first
+ * attempt fails, the retries run on a plain async loop ({@link retryUnbounded}) when there is no
+ * callback to await between them, and on an `Execution` otherwise.
  */
 import { Attempt, type AttemptOwner } from './attempt.js';
-import { now } from './clock.js';
-import { type Core, callInAttempt, Execution } from './execution.js';
+import { immediateTurn, nextTurn, now, startTimer } from './clock.js';
+import { isRetriable, planRetry } from './decide.js';
+import { type Core, callInAttempt, Execution, warnIfNothingRetries } from './execution.js';
 import { attemptStorage } from './process-state.js';
 import type { SignalLink } from './signals.js';
+import { countAttemptEnd, countFailure, countSettlement } from './statistics.js';
 
 export { type Core, createCore, Execution, type ManualDriver } from './execution.js';
 
@@ -78,6 +81,7 @@ function runUnbounded(
           return execution.deferred(() => execution.report(attempt, 'success', result));
         },
         (error) => {
+          if (core.plainRetries) return retryUnbounded(core, fn, thisArg, args, attempt, t, error);
           const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
           return execution.deferred(() => execution.report(attempt, 'error', error));
         },
@@ -87,4 +91,97 @@ function runUnbounded(
   }
   const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
   return execution.deferred(() => execution.follow(attempt, value));
+}
+
+/**
+ * The rest of an unbounded execution whose first attempt failed with `error`, when nothing is to
+ * be awaited between attempts. The decision is decide.ts's, as for an Execution; the loop itself
+ * is `await`, which is cheaper than a state machine and keeps the caller's async frames in the
+ * stack of an error thrown by a later attempt (V8 follows awaits from the attempt's promise to the
+ * caller's).
+ */
+async function retryUnbounded(
+  core: Core,
+  fn: (...args: any[]) => unknown,
+  thisArg: unknown,
+  args: unknown[],
+  first: Attempt,
+  startedAt: number,
+  error: unknown,
+): Promise<unknown> {
+  const { policy, stats } = core;
+  let attempt = first;
+  let attemptStartedAt = startedAt;
+  let previousDelay: number | undefined;
+  let lastTurn = -1;
+  for (;;) {
+    const t = now();
+    attempt.finished = true;
+    countAttemptEnd(stats, 'failed', t - attemptStartedAt);
+    countFailure(stats, false);
+    // The delay of the retry, or the reason to stop (what the execution then rejects with).
+    let delay: number | undefined;
+    let stop: unknown = error;
+    try {
+      policy.budget?.recordFailure('error');
+      if (!isRetriable(policy, error)) warnIfNothingRetries(core, error);
+      else {
+        const plan = planRetry(
+          policy,
+          { kind: 'error', outcome: error },
+          {
+            attempts: attempt.attempt,
+            startedAt,
+            at: t,
+            deadlineAt: Number.POSITIVE_INFINITY,
+            previousDelay,
+          },
+          undefined,
+        );
+        if (plan.giveUp !== undefined) delay = undefined;
+        else if (policy.budget !== undefined && !policy.budget.tryAcquire('error'))
+          stats.budgetRefusals++;
+        else delay = plan.delay;
+      }
+    } catch (callbackError) {
+      // A filter, strategy or budget threw: the execution ends with what it threw.
+      delay = undefined;
+      stop = callbackError;
+    }
+    if (delay === undefined) return giveUp(core, stop);
+    previousDelay = delay;
+    stats.retries++;
+    if (delay > 0) {
+      await new Promise<void>((resolve) => startTimer(resolve, delay));
+      stats.sleptTime += delay;
+    } else {
+      // At once, unless this execution already retried at once in this turn (see clock.ts).
+      lastTurn = immediateTurn(lastTurn);
+      if (lastTurn === -1) await new Promise<void>(nextTurn);
+    }
+    attempt = new Attempt(UNOWNED, attempt.attempt + 1, Number.POSITIVE_INFINITY);
+    stats.attempts++;
+    attemptStartedAt = now();
+    let result: unknown;
+    try {
+      result = await callInAttempt(core, attempt, fn, thisArg, args);
+    } catch (failure) {
+      error = failure;
+      continue;
+    }
+    attempt.finished = true;
+    countAttemptEnd(stats, 'fulfilled', now() - attemptStartedAt);
+    try {
+      policy.budget?.recordSuccess('error');
+    } catch (budgetError) {
+      return giveUp(core, budgetError);
+    }
+    countSettlement(stats, 'success');
+    return result;
+  }
+}
+
+function giveUp(core: Core, error: unknown): never {
+  countSettlement(core.stats, 'giveup');
+  throw error;
 }

@@ -67,6 +67,11 @@ export interface Core {
   readonly deadlineQueue: FifoTimerQueue | undefined;
   /** No attempt timeout, no deadline, no breaker: only signals or an enclosing attempt can cut in. */
   readonly unbounded: boolean;
+  /**
+   * No callback to await between attempts (no hook, `giveup`, `policy` or `retryIf`): unbounded
+   * executions retry on engine.ts's async loop instead of building an Execution.
+   */
+  readonly plainRetries: boolean;
   /** Notes kept once per instance (shared with derived policies). */
   readonly notes: { warnedNoFilter: boolean };
 }
@@ -88,6 +93,14 @@ export function createCore(
       policy.attemptTimeout === Number.POSITIVE_INFINITY &&
       policy.deadline === Number.POSITIVE_INFINITY &&
       policy.breaker === undefined,
+    plainRetries:
+      policy.giveup === undefined &&
+      policy.policy === undefined &&
+      policy.retryIf === undefined &&
+      policy.onRetry === undefined &&
+      policy.afterFailure === undefined &&
+      policy.onGiveup === undefined &&
+      policy.onSuccess === undefined,
     notes,
   };
 }
@@ -565,7 +578,7 @@ export class Execution implements TimerNode, AttemptOwner {
   private giveUp(reason: GiveupReason): void {
     const policy = this.core.policy;
     this.phase = Phase.GivingUp;
-    if (reason === 'not-retriable') this.warnIfNothingRetries();
+    if (reason === 'not-retriable') warnIfNothingRetries(this.core, this.last?.outcome);
     const finish = () => {
       if (this.release()) this.concludeFinally(undefined);
     };
@@ -767,21 +780,21 @@ export class Execution implements TimerNode, AttemptOwner {
       elapsed: now() - this.startedAt,
     });
   }
+}
 
-  /**
-   * An instance with retries but no way to make a thrown error retriable gives up at the first
-   * one. That is aiomisc's rule (only attempt timeouts are retried), and a trap for newcomers:
-   * say so once per instance.
-   */
-  private warnIfNothingRetries(): void {
-    const { policy, notes } = this.core;
-    if (notes.warnedNoFilter || hasErrorFilter(policy) || policy.maxTries <= 1) return;
-    notes.warnedNoFilter = true;
-    const error = this.last?.outcome;
-    const name = error instanceof Error ? error.name : describe(error);
-    process.emitWarning(
-      `asyncbackoff: an execution rejected with ${name}, which is not retriable, although its policy allows ${policy.maxTries === Number.POSITIVE_INFINITY ? 'more' : policy.maxTries} tries: no thrown error is retriable without 'exceptions', 'retryOn', 'retryAll' or 'policy' (only attempt timeouts are). Add one of them, or set maxTries: 1.`,
-      { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_NO_RETRY_FILTER' },
-    );
-  }
+/**
+ * An instance with retries but no way to make a thrown error retriable gives up at the first one.
+ * That is aiomisc's rule (only attempt timeouts are retried), and a trap for newcomers: say so
+ * once per instance.
+ */
+export function warnIfNothingRetries(core: Core, error: unknown): void {
+  const { policy, notes } = core;
+  if (notes.warnedNoFilter || hasErrorFilter(policy) || policy.maxTries <= 1) return;
+  notes.warnedNoFilter = true;
+  const name = error instanceof Error ? error.name : describe(error);
+  const tries = policy.maxTries === Number.POSITIVE_INFINITY ? 'more' : policy.maxTries;
+  process.emitWarning(
+    `asyncbackoff: an execution rejected with ${name}, which is not retriable, although its policy allows ${tries} tries: no thrown error is retriable without 'exceptions', 'retryOn', 'retryAll' or 'policy' (only attempt timeouts are). Add one of them, or set maxTries: 1.`,
+    { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_NO_RETRY_FILTER' },
+  );
 }

@@ -3,6 +3,7 @@
  * claims honest in CI.
  */
 import { describe, expect, it } from 'vitest';
+import { renderBarChart } from '../benchmarks/chart.js';
 import {
   BUCKET,
   contention,
@@ -12,7 +13,6 @@ import {
   streams,
 } from '../benchmarks/retry-storm/scenarios.js';
 import { EventQueue, simulateContention, simulateOutage } from '../benchmarks/retry-storm/sim.js';
-import { renderBarChart } from '../benchmarks/retry-storm/svg.js';
 import { tokenBucket } from '../src/budget.js';
 
 const policy = (jitter: string) => POLICIES.find((p) => p.jitter === jitter)!;

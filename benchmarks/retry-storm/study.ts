@@ -4,11 +4,25 @@
  * "Exponential Backoff and Jitter" on a virtual clock, with this library's delay strategies and
  * budgets.
  *
- * Run: `npx tsx benchmarks/retry-storm/study.ts`. Deterministic (seeded); writes
- * `benchmarks/results/retry-storm.{md,json,svg}` and prints the markdown.
+ * Run: `npx tsx benchmarks/retry-storm/study.ts` (or `npm run bench`, which runs it with the suite).
+ * Deterministic (seeded); writes `retry-storm.{md,json,svg}` into `--out=DIR` (default
+ * benchmarks/results/) and prints the markdown. `--json=FILE` also writes the suite's report of it;
+ * `--smoke` (with --out) uses 5 contention seeds, 1 outage seed and a 10 s outage.
+ * Exits 1 if the model stops showing what the write-up claims.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BarPanel, renderBarChart } from '../chart.js';
+import {
+  cpuModel,
+  type Environment,
+  option,
+  type ScenarioReport,
+  SMOKE,
+  srcHash,
+} from '../support.js';
 import {
   BASE_MS,
   BUCKET,
@@ -22,17 +36,21 @@ import {
   outage,
   POLICIES,
 } from './scenarios.js';
-import { type BarPanel, renderBarChart } from './svg.js';
 
 const COMMAND = 'npx tsx benchmarks/retry-storm/study.ts';
 const CLIENTS = [10, 50, 100] as const;
-const CONTENTION_SEEDS = 50;
-const OUTAGE: OutageParams = { clients: 20, interval: 100, window: 60_000 };
-const OUTAGE_SEEDS = 3;
+// --smoke (the suite's smoke run): fewer seeds and a shorter outage, same model and checks.
+const CONTENTION_SEEDS = SMOKE ? 5 : 50;
+const OUTAGE: OutageParams = { clients: 20, interval: 100, window: SMOKE ? 10_000 : 60_000 };
+const OUTAGE_SEEDS = SMOKE ? 1 : 3;
 const MAX_TRIES = [3, 5] as const;
 const FAILURE_RATES = [1, 0.5] as const;
 
 const started = performance.now();
+const loadBefore = os.loadavg()[0]!;
+process.stderr.write(
+  `retry-storm study: node ${process.version}, CPU ${cpuModel()}, load (1 min) ${loadBefore.toFixed(2)}, src/*.ts sha256 ${srcHash()}\n`,
+);
 
 const contentionRows: ContentionRow[] = [];
 for (const clients of CLIENTS)
@@ -272,16 +290,69 @@ const json = {
   checks: { fullJitterReductionAtN100: reduction, problems },
 };
 
-const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
+if (SMOKE && option('out') === undefined)
+  throw new Error(
+    '--smoke: give --out=DIR, so that the smoke figures do not replace benchmarks/results/',
+  );
+const resultsDir = option('out') ?? fileURLToPath(new URL('../results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });
-writeFileSync(`${resultsDir}retry-storm.md`, markdown);
-writeFileSync(`${resultsDir}retry-storm.json`, `${JSON.stringify(json, null, 2)}\n`);
-writeFileSync(`${resultsDir}retry-storm.svg`, svg);
+writeFileSync(join(resultsDir, 'retry-storm.md'), markdown);
+writeFileSync(join(resultsDir, 'retry-storm.json'), `${JSON.stringify(json, null, 2)}\n`);
+writeFileSync(join(resultsDir, 'retry-storm.svg'), svg);
 
 process.stdout.write(markdown);
 process.stderr.write(
-  `\nwrote benchmarks/results/retry-storm.{md,json,svg} in ${(elapsed / 1000).toFixed(1)} s of simulation\n`,
+  `\nwrote ${join(resultsDir, 'retry-storm.{md,json,svg}')} in ${(elapsed / 1000).toFixed(1)} s of simulation\n`,
 );
+const jsonReport = option('json');
+if (jsonReport !== undefined) {
+  const environment: Environment = {
+    node: process.version,
+    platform: `${process.platform}/${process.arch}`,
+    cpus: os.availableParallelism(),
+    cpu: 'any (a virtual clock: the figures do not depend on the machine)',
+    target: 'src',
+    source: `src/*.ts sha256 ${srcHash()} (the source, through tsx)`,
+    loadBefore: loadBefore,
+    loadAfter: os.loadavg()[0]!,
+  };
+  const report: ScenarioReport = {
+    scenario: 'retry-storm',
+    title: 'Retry storm (deterministic simulation)',
+    command: COMMAND,
+    smoke: SMOKE,
+    environment,
+    method: [
+      "A seeded simulation on a virtual clock, through the library's delay strategies and budgets (from src/): the same numbers on every machine and Node version. Full write-up: [retry-storm.md](retry-storm.md).",
+    ],
+    blocks: [
+      {
+        kind: 'text',
+        lines: [
+          `Contention, N = 100: full jitter made ${(reduction * 100).toFixed(1)}% fewer calls than unjittered exponential backoff (${n1(fullJitter100.calls)} vs ${n1(noJitter100.calls)}), done after ${n0(fullJitter100.time)} ms instead of ${n0(noJitter100.time)} ms.`,
+        ],
+      },
+      {
+        kind: 'text',
+        lines: [
+          `Outage: with \`${bucketText}\` per client the load stays at most ${bucketWorst.toFixed(3)}× (without a budget a total outage multiplies it by maxTries).`,
+        ],
+      },
+      { kind: 'chart', chart: { title: 'Retry storm study', file: 'retry-storm.svg' } },
+    ],
+    checks: [
+      {
+        name: 'the model shows what the write-up claims',
+        pass: problems.length === 0,
+        detail: problems.length === 0 ? 'yes' : problems.join('; '),
+      },
+    ],
+    checksHeading: 'Check (the process exits 1 if it fails):',
+    seconds: (performance.now() - started) / 1000,
+    data: json,
+  };
+  writeFileSync(jsonReport, `${JSON.stringify(report, null, 2)}\n`);
+}
 if (problems.length > 0) {
   process.stderr.write(`study checks failed:\n${problems.join('\n')}\n`);
   process.exitCode = 1;
