@@ -13,9 +13,10 @@ export default defineConfig([
     treeshake: true,
   },
   {
-    // Subpath exports (asyncbackoff/redis, ...). They import the core by the package's own name,
-    // so it stays external: one copy of the core, whichever entry a program loads first.
-    entry: { redis: 'src/redis.ts' },
+    // Subpath exports (asyncbackoff/postgres, asyncbackoff/redis). They import the core by the
+    // package's own name, so it stays external: one copy of the core (one attempt context, one set
+    // of error classes), whichever entry a program loads first.
+    entry: { postgres: 'src/postgres.ts', redis: 'src/redis.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

@@ -11,7 +11,7 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)),
       },
       {
-        // asyncbackoff/redis → src/redis.ts (the adapters' own subpaths).
+        // asyncbackoff/postgres → src/postgres.ts, asyncbackoff/redis → src/redis.ts (the adapters' own subpaths).
         find: /^asyncbackoff\/([a-z]+)$/,
         replacement: fileURLToPath(new URL('./src/$1.ts', import.meta.url)),
       },

@@ -252,6 +252,53 @@ services_stop() {
   rmdir "${dir}" 2>/dev/null || true
 }
 
+# ---- PostgreSQL fault injection (the integration tests stop, start and restart the server) ----
+# Only the server in this SERVICES_DIR, keeping its data and port; each waits until it is done.
+#   .ci/services.sh pg-stop      # fast shutdown: sessions are terminated (57P01), then it is down
+#   .ci/services.sh pg-start     # start again on the same port and wait until it accepts connections
+#   .ci/services.sh pg-restart   # both
+
+_svc_pg_state() {
+  local dir
+  dir=$(_svc_dir)
+  [[ -f ${dir}/pg.port && -f ${dir}/pg/PG_VERSION ]] || {
+    _svc_log "no PostgreSQL state in ${dir} (start the services first; is SERVICES_DIR set?)"
+    return 1
+  }
+}
+
+services_pg_stop() {
+  local dir bindir
+  _svc_pg_state || return 1
+  dir=$(_svc_dir)
+  bindir=$(_svc_pg_bindir) || return 1
+  _svc_pg_running || return 0
+  _svc_as_pg "${bindir}/pg_ctl" stop -D "${dir}/pg" -m fast -w -t 30 >/dev/null
+}
+
+services_pg_start() {
+  local dir bindir port i
+  _svc_pg_state || return 1
+  dir=$(_svc_dir)
+  bindir=$(_svc_pg_bindir) || return 1
+  port=$(<"${dir}/pg.port")
+  if ! _svc_pg_running; then
+    _svc_as_pg "${bindir}/pg_ctl" start -D "${dir}/pg" -l "${dir}/pg-run/postgres.log" -w -t 60 \
+      >/dev/null || return 1
+  fi
+  for ((i = 0; i < 200; i++)); do
+    if "${bindir}/pg_isready" -q -h 127.0.0.1 -p "${port}" -U postgres; then return 0; fi
+    sleep 0.05
+  done
+  _svc_log 'PostgreSQL did not accept connections after the start'
+  return 1
+}
+
+services_pg_restart() {
+  services_pg_stop && services_pg_start
+}
+# ---- end of PostgreSQL fault injection ----
+
 # ---- Redis fault injection (integration tests) -------------------------------------------------
 # Only ever on the Redis this script started (its pid file and port file in $(_svc_dir)).
 #
@@ -332,12 +379,15 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     ;;
   stop) services_stop ;;
   env) services_env ;;
+  pg-stop) services_pg_stop ;;
+  pg-start) services_pg_start ;;
+  pg-restart) services_pg_restart ;;
   redis-pause) services_redis_pause ;;
   redis-resume) services_redis_resume ;;
   redis-stop) services_redis_stop ;;
   redis-restart) services_redis_restart ;;
   *)
-    printf 'usage: %s [start|stop|env|redis-pause|redis-resume|redis-stop|redis-restart]\n' "$0" >&2
+    printf 'usage: %s [start|stop|env|pg-stop|pg-start|pg-restart|redis-pause|redis-resume|redis-stop|redis-restart]\n' "$0" >&2
     exit 2
     ;;
   esac

@@ -163,7 +163,7 @@ export class Backoff<TResult = unknown> {
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
     options: MapOptions & { settled: true },
-  ): Promise<BatchOutcome<R>[]>;
+  ): Promise<BatchOutcome<R, T>[]>;
   map<T, R extends TResult>(
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
@@ -173,7 +173,7 @@ export class Backoff<TResult = unknown> {
     items: Iterable<T> | AsyncIterable<T>,
     fn: (item: T, index: number) => R | PromiseLike<R>,
     options?: MapOptions,
-  ): Promise<R[] | BatchOutcome<R>[]> {
+  ): Promise<R[] | BatchOutcome<R, T>[]> {
     return runBatch(this, items, fn, options);
   }
 

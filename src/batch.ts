@@ -4,7 +4,8 @@
  * the instance signal are the instance's own, so the whole batch shares them.
  */
 import type { Backoff } from './backoff.js';
-import { describe } from './validate.js';
+import { nextMicrotask } from './clock.js';
+import { checkOptions, describe } from './validate.js';
 
 /** Progress of a batch, reported after every item settles. */
 export interface BatchProgress {
@@ -18,15 +19,29 @@ export interface BatchProgress {
   readonly total: number | undefined;
 }
 
-/** How one item ended, in `settled` mode (the shape of `Promise.allSettled`). */
-export type BatchOutcome<R> =
-  | { readonly status: 'fulfilled'; readonly value: R }
-  | { readonly status: 'rejected'; readonly reason: unknown };
+/**
+ * How one item ended, in `settled` mode: the shape of `Promise.allSettled`, plus the item and its
+ * index, so that the failed ones can be run again ({@link rerunFailed}).
+ */
+export type BatchOutcome<R, T = unknown> =
+  | {
+      readonly status: 'fulfilled';
+      readonly value: R;
+      readonly item: T;
+      readonly index: number;
+    }
+  | {
+      readonly status: 'rejected';
+      readonly reason: unknown;
+      readonly item: T;
+      readonly index: number;
+    };
 
 /** Options of `Backoff.map`. */
 export interface MapOptions {
   /**
-   * Items in flight at once.
+   * Items in flight at once (an integer >= 1, or `Infinity`). Workers are started only for items
+   * there are: `concurrency: 2 ** 31` over 3 items runs 3 at once.
    * @defaultValue `10`
    */
   concurrency?: number | undefined;
@@ -48,7 +63,7 @@ export interface MapOptions {
   onProgress?: ((progress: BatchProgress) => void) | undefined;
 }
 
-const MAP_OPTIONS = new Set(['concurrency', 'stopOnError', 'settled', 'signal', 'onProgress']);
+const MAP_OPTIONS = ['concurrency', 'stopOnError', 'settled', 'signal', 'onProgress'];
 
 function sizeOf(items: unknown): number | undefined {
   const candidate = items as { length?: unknown; size?: unknown };
@@ -62,8 +77,15 @@ export function runBatch<T, R>(
   backoff: Backoff<any>,
   items: Iterable<T> | AsyncIterable<T>,
   fn: (item: T, index: number) => R | PromiseLike<R>,
-  options: MapOptions = {},
-): Promise<R[] | BatchOutcome<R>[]> {
+  options?: MapOptions,
+): Promise<R[] | BatchOutcome<R, T>[]> {
+  if (options === undefined) options = {};
+  else
+    try {
+      checkOptions('Backoff.map', options, MAP_OPTIONS);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   if (typeof fn !== 'function')
     return Promise.reject(
       new TypeError(`Backoff.map: 'fn' must be a function, got ${describe(fn)}`),
@@ -94,9 +116,6 @@ export function runBatch<T, R>(
     return Promise.reject(
       new TypeError(`Backoff.map: 'onProgress' must be a function, got ${describe(onProgress)}`),
     );
-  for (const key of Object.keys(options))
-    if (!MAP_OPTIONS.has(key))
-      return Promise.reject(new TypeError(`Backoff.map: unknown option '${key}'`));
   for (const key of ['settled', 'stopOnError'] as const) {
     const value = options[key];
     if (value !== undefined && typeof value !== 'boolean')
@@ -140,7 +159,7 @@ export function runBatch<T, R>(
   if (isAsync) controller.signal.addEventListener('abort', onStop!, { once: true });
 
   const total = sizeOf(items);
-  const results: (R | BatchOutcome<R>)[] = [];
+  const results: (R | BatchOutcome<R, T>)[] = [];
   const errors: unknown[] = [];
   let index = 0;
   let inFlight = 0;
@@ -179,47 +198,121 @@ export function runBatch<T, R>(
     return Promise.race([next, stopping]);
   };
 
+  // The instance's circuit breaker: while it is open, no new item is pulled (the items already
+  // in flight are the engine's to hold or fail); when it half-opens, one item may carry the probe.
+  const breaker = backoff.core.policy.breaker;
+  /** Workers that passed the gate and hold an item (or are pulling one). */
+  let busy = 0;
+  const gateWaiters: (() => void)[] = [];
+  let unsubscribeReady: (() => void) | undefined;
+  const wakeGate = () => {
+    if (gateWaiters.length === 0) return;
+    for (const wake of gateWaiters.splice(0)) wake();
+  };
+  const mayPull = (): boolean => {
+    if (breaker === undefined || stopped || controller.signal.aborted) return true;
+    // A sized input whose items have all been taken: pulling only finds its end.
+    if (total !== undefined && index >= total) return true;
+    const state = breaker.state;
+    return state === 'closed' || (state === 'half-open' && busy === 0);
+  };
+  /** Waits for a reason to look at the breaker again: it became ready, an item settled, the batch stopped. */
+  const gateChange = () =>
+    new Promise<void>((resolve) => {
+      gateWaiters.push(resolve);
+      // Only an open circuit is worth a readiness callback: a half-open one calls back at once.
+      if (breaker!.state === 'open' && unsubscribeReady === undefined)
+        unsubscribeReady = breaker!.onReady(() => {
+          unsubscribeReady = undefined;
+          wakeGate();
+        });
+    });
+  if (breaker !== undefined) controller.signal.addEventListener('abort', wakeGate, { once: true });
+
+  const limit = concurrency;
+  let workers = 0;
+  let allDone!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    allDone = resolve;
+  });
+  /** Another worker, if the limit allows and items may remain. */
+  const spawnIfNeeded = () => {
+    if (workers < limit && !exhausted && !stopped && !controller.signal.aborted) spawn();
+  };
+
   const worker = async (): Promise<void> => {
     while (!stopped && !exhausted && !controller.signal.aborted) {
+      while (!mayPull()) await gateChange();
+      if (stopped || exhausted || controller.signal.aborted) return;
+      busy++;
       let step: IteratorResult<T>;
       try {
         // A sync source is read in place: no promise and no await per item.
         step = isAsync ? await pullAsync() : (iterator as Iterator<T>).next();
       } catch (error) {
+        busy--;
         // The input itself failed: that ends the batch, whatever the mode.
         stop(error);
         return;
       }
-      if (stopped || controller.signal.aborted) return;
-      if (step.done) {
-        exhausted = true;
+      if (stopped || controller.signal.aborted || step.done) {
+        busy--;
+        // A stopped batch's pull ends as `done` too: that is not the end of the input.
+        if (step.done && !stopped && !controller.signal.aborted) {
+          exhausted = true;
+          wakeGate(); // workers waiting on the breaker have nothing left to pull
+        }
         return;
       }
       const at = index++;
+      const item = step.value;
       inFlight++;
+      // One more worker only once this one has an item: never more workers than items known.
+      if (workers < limit && !spawningSync) nextMicrotask(spawnIfNeeded);
       try {
-        const value = await view.execute(fn, step.value, at);
+        const value = await view.execute(fn, item, at);
         succeeded++;
-        results[at] = settled ? { status: 'fulfilled', value } : value;
+        results[at] = settled ? { status: 'fulfilled', value, item, index: at } : value;
       } catch (error) {
         failed++;
-        if (settled) results[at] = { status: 'rejected', reason: error };
+        if (settled) results[at] = { status: 'rejected', reason: error, item, index: at };
         else if (stopOnError) {
           if (firstError === undefined) stop(error);
         } else errors.push(error);
       } finally {
         inFlight--;
+        busy--;
       }
+      wakeGate();
       report();
     }
   };
 
-  const workers: Promise<void>[] = [];
-  const count = concurrency === Number.POSITIVE_INFINITY ? (total ?? 1024) : concurrency;
-  for (let i = 0; i < Math.max(1, count); i++) workers.push(worker());
+  function spawn(): void {
+    workers++;
+    void worker()
+      .then(undefined, stop)
+      .finally(() => {
+        if (--workers === 0) allDone();
+      });
+  }
 
-  return Promise.all(workers).then(async () => {
+  // A sync source fills the workers at once (each takes its first item before its first await),
+  // as long as it yields items; the others grow one at a time as items come.
+  let spawningSync = true;
+  const initial = total === undefined ? limit : Math.max(1, Math.min(limit, total));
+  for (let i = 0; i < initial; i++) {
+    const before = index;
+    spawn();
+    if (index === before) break; // async source, exhausted, gated or stopped: grow lazily
+  }
+  spawningSync = false;
+  if (workers > 0 && workers < limit && index > 0 && !exhausted) nextMicrotask(spawnIfNeeded);
+
+  return finished.then(async () => {
     signal?.removeEventListener('abort', forward);
+    unsubscribeReady?.();
+    if (breaker !== undefined) controller.signal.removeEventListener('abort', wakeGate);
     if (isAsync) controller.signal.removeEventListener('abort', onStop!);
     if ((stopped || controller.signal.aborted) && !exhausted) {
       // Let the input release what it holds (close a file, a cursor). Not awaited: an async
@@ -235,6 +328,81 @@ export function runBatch<T, R>(
     if (controller.signal.aborted) throw controller.signal.reason;
     if (errors.length > 0)
       throw new AggregateError(errors, `Backoff.map: ${errors.length} of ${index} item(s) failed`);
-    return results as R[] | BatchOutcome<R>[];
+    return results as R[] | BatchOutcome<R, T>[];
+  });
+}
+
+/** Options of {@link rerunFailed}: those of `Backoff.map` but `settled` (always on) and `stopOnError`. */
+export type RerunOptions = Omit<MapOptions, 'settled' | 'stopOnError'>;
+
+/**
+ * Runs the failed items of a settled batch again, through `backoff` (the same instance or
+ * another), and returns the whole batch's outcomes: the fulfilled ones as they were, the failed
+ * ones replaced by how their new run ended. `fn` gets each item with its original index.
+ *
+ * Use it after an outage outlasted the batch's deadline, or to retry a batch's failures later
+ * (after a fix, under a longer deadline). Outcomes of a batch that was run with `settled: true`
+ * carry their `item` and `index`, so nothing else needs to be kept.
+ *
+ * @returns the outcomes, in the order given, with the failed entries run again.
+ * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes, or for
+ * bad options; the batch's own failures are outcomes, as in `settled` mode.
+ *
+ * @example
+ * ```ts
+ * let outcomes = await db.map(rows, insertRow, { concurrency: 50, settled: true });
+ * if (outcomes.some((o) => o.status === 'rejected')) outcomes = await rerunFailed(db, outcomes, insertRow);
+ * ```
+ */
+export function rerunFailed<T, R>(
+  backoff: Backoff<any>,
+  outcomes: readonly BatchOutcome<R, T>[],
+  fn: (item: T, index: number) => R | PromiseLike<R>,
+  options?: RerunOptions,
+): Promise<BatchOutcome<R, T>[]> {
+  if (!Array.isArray(outcomes))
+    return Promise.reject(
+      new TypeError(
+        `rerunFailed: 'outcomes' must be an array of batch outcomes (from map with settled: true), got ${describe(outcomes)}`,
+      ),
+    );
+  const failedAt: number[] = [];
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i] as Partial<BatchOutcome<R, T>> | null | undefined;
+    const status = outcome?.status;
+    if (
+      (status !== 'fulfilled' && status !== 'rejected') ||
+      !Number.isInteger(outcome!.index) ||
+      !('item' in outcome!)
+    )
+      return Promise.reject(
+        new TypeError(
+          `rerunFailed: 'outcomes[${i}]' must be a batch outcome ({ status, item, index, ... }), got ${describe(outcome)}`,
+        ),
+      );
+    if (status === 'rejected') failedAt.push(i);
+  }
+  if (options !== undefined)
+    try {
+      checkOptions('rerunFailed', options, ['concurrency', 'signal', 'onProgress']);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  const rerun = runBatch(
+    backoff,
+    failedAt.map((i) => outcomes[i]!),
+    (outcome) => fn(outcome.item, outcome.index),
+    { ...options, settled: true },
+  ) as Promise<BatchOutcome<R, BatchOutcome<R, T>>[]>;
+  return rerun.then((again) => {
+    const merged = outcomes.slice();
+    again.forEach((outcome, k) => {
+      const { item, index } = outcome.item;
+      merged[failedAt[k]!] =
+        outcome.status === 'fulfilled'
+          ? { status: 'fulfilled', value: outcome.value, item, index }
+          : { status: 'rejected', reason: outcome.reason, item, index };
+    });
+    return merged;
   });
 }

@@ -5,8 +5,23 @@
 
 export { type AttemptContext, currentAttempt } from './attempt.js';
 export { Backoff } from './backoff.js';
-export type { BatchOutcome, BatchProgress, MapOptions } from './batch.js';
+export {
+  type BatchOutcome,
+  type BatchProgress,
+  type MapOptions,
+  type RerunOptions,
+  rerunFailed,
+} from './batch.js';
 export type { BlockAttempt } from './block.js';
+export {
+  BREAKER_CHANNEL,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStats,
+  type CircuitChangeReason,
+  type CircuitStateChange,
+  type CountingCircuitBreaker,
+  circuitBreaker,
+} from './breaker.js';
 export {
   type RetryBudgetStats,
   type RetryQuota,
@@ -67,6 +82,7 @@ export { isTransientNetworkError } from './network-errors.js';
 export type { BackoffOptions } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
 export { retry } from './retry.js';
+export { MAX_SERVER_TIMEOUT, type ServerTimeoutOptions, serverTimeout } from './server-timeout.js';
 export type {
   BackoffStatistics,
   CircuitBreaker,

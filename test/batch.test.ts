@@ -14,6 +14,7 @@ import {
   type BatchProgress,
   currentAttempt,
   type GiveupEvent,
+  rerunFailed,
   tokenBucket,
 } from '../src/index.js';
 import { FAKED, type InstalledClock } from './support/clock.js';
@@ -449,12 +450,12 @@ describe('Backoff.map (fake timers)', () => {
       );
       await clock.tickAsync(100);
       expect(state.value).toEqual([
-        { status: 'fulfilled', value: 'ok 0' },
-        { status: 'rejected', reason: fatal },
-        { status: 'fulfilled', value: 'ok 2' },
-        { status: 'fulfilled', value: 'ok 3' },
-        { status: 'rejected', reason: persistent },
-        { status: 'fulfilled', value: 'ok 5' },
+        { status: 'fulfilled', value: 'ok 0', item: 0, index: 0 },
+        { status: 'rejected', reason: fatal, item: 1, index: 1 },
+        { status: 'fulfilled', value: 'ok 2', item: 2, index: 2 },
+        { status: 'fulfilled', value: 'ok 3', item: 3, index: 3 },
+        { status: 'rejected', reason: persistent, item: 4, index: 4 },
+        { status: 'fulfilled', value: 'ok 5', item: 5, index: 5 },
       ]);
       const outcomes = state.value!;
       expect((outcomes[1] as { reason: unknown }).reason).toBe(fatal);
@@ -475,7 +476,9 @@ describe('Backoff.map (fake timers)', () => {
         settled: true,
         stopOnError: true,
       });
-      await expect(p).resolves.toEqual(errors.map((reason) => ({ status: 'rejected', reason })));
+      await expect(p).resolves.toEqual(
+        errors.map((reason, i) => ({ status: 'rejected', reason, item: i, index: i })),
+      );
     });
   });
 
@@ -718,12 +721,12 @@ describe('Backoff.map (fake timers)', () => {
       await clock.tickAsync(100);
       // tokens: 6 → 5 (retry) → 5.1 → 4.1 (retry) → 4.2 → 3.2 (retry) → 3.3 → 2.3 (refused) ...
       expect(state.value).toEqual([
-        { status: 'fulfilled', value: 0 },
-        { status: 'fulfilled', value: 1 },
-        { status: 'fulfilled', value: 2 },
-        { status: 'rejected', reason: errors[3] },
-        { status: 'rejected', reason: errors[4] },
-        { status: 'rejected', reason: errors[5] },
+        { status: 'fulfilled', value: 0, item: 0, index: 0 },
+        { status: 'fulfilled', value: 1, item: 1, index: 1 },
+        { status: 'fulfilled', value: 2, item: 2, index: 2 },
+        { status: 'rejected', reason: errors[3], item: 3, index: 3 },
+        { status: 'rejected', reason: errors[4], item: 4, index: 4 },
+        { status: 'rejected', reason: errors[5], item: 5, index: 5 },
       ]);
       expect(a.statistics).toMatchObject({ attempts: 9, retries: 3, budgetRefusals: 3 });
       expect(giveups.map((event) => event.reason)).toEqual(['budget', 'budget', 'budget']);
@@ -1058,6 +1061,174 @@ describe('Backoff.map (fake timers)', () => {
         backoff.map([1], (i) => i, { onProgress: 1 as unknown as () => void }),
       ).rejects.toThrow(/onProgress/);
     });
+  });
+});
+
+describe('Backoff.map: workers, options, rerunFailed (fake timers)', () => {
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: [...FAKED] });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  it('concurrency 2 ** 31 over 3 items runs them at once without a worker per slot', async () => {
+    const backoff = new Backoff();
+    let running = 0;
+    let most = 0;
+    const fn = async (i: number) => {
+      running++;
+      most = Math.max(most, running);
+      await work(5, i);
+      running--;
+      return i * 10;
+    };
+    const array = settleState(backoff.map([1, 2, 3], fn, { concurrency: 2 ** 31 }));
+    const { state: source, items } = counted([4, 5, 6]);
+    const generated = settleState(backoff.map(items, fn, { concurrency: 2 ** 31 }));
+    async function* slow() {
+      for (const i of [7, 8, 9]) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        yield i;
+      }
+    }
+    await clock.tickAsync(0);
+    expect(running).toBe(6); // both synchronous inputs started everything at once
+    await clock.tickAsync(10);
+    expect(array.value).toEqual([10, 20, 30]);
+    expect(generated.value).toEqual([40, 50, 60]);
+    expect(source.pulled).toBe(3);
+    const asynchronous = settleState(backoff.map(slow(), fn, { concurrency: 2 ** 31 }));
+    await clock.tickAsync(20);
+    expect(asynchronous.value).toEqual([70, 80, 90]);
+    expect(most).toBe(6);
+  });
+
+  it('concurrency Infinity over a generator pulls each item once and starts them all', async () => {
+    const backoff = new Backoff();
+    const { state: source, items } = counted(range(50));
+    let started = 0;
+    const state = settleState(
+      backoff.map(
+        items,
+        (i) => {
+          started++;
+          return work(10, i);
+        },
+        { concurrency: Infinity },
+      ),
+    );
+    await clock.tickAsync(0);
+    expect(started).toBe(50);
+    await clock.tickAsync(10);
+    expect(state.value).toEqual(range(50));
+    expect(source.pulled).toBe(50);
+  });
+
+  it('an async source with a large concurrency grows its workers as items come', async () => {
+    const backoff = new Backoff();
+    let nextCalls = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          nextCalls++;
+          return nextCalls <= 4
+            ? { value: nextCalls, done: false }
+            : { value: undefined, done: true };
+        },
+      }),
+    };
+    const state = settleState(backoff.map(source, (i) => work(10, i), { concurrency: 1_000 }));
+    await clock.tickAsync(10);
+    expect(state.value).toEqual([1, 2, 3, 4]);
+    // 4 items; every worker that found the source done asked once more: never 1,000 asks.
+    expect(nextCalls).toBeLessThanOrEqual(4 + 5);
+  });
+
+  it('options null or not an object is a TypeError naming Backoff.map', async () => {
+    const backoff = new Backoff();
+    for (const options of [null, 5, 'settled', []]) {
+      const p = backoff.map([1], (i) => i, options as never);
+      await expect(p).rejects.toBeInstanceOf(TypeError);
+      await expect(p).rejects.toThrow(/^Backoff\.map: options must be an object, got /);
+    }
+    await expect(backoff.map([1], (i) => i, { concurency: 2 } as never)).rejects.toThrow(
+      "Backoff.map: unknown option 'concurency'",
+    );
+  });
+
+  it('rerunFailed runs only the failed items again, with their original index, and merges', async () => {
+    const backoff = new Backoff({ maxTries: 1 });
+    const down = new Set([1, 3, 4]);
+    const calls: [string, number][] = [];
+    const fn = async (item: string, index: number) => {
+      calls.push([item, index]);
+      await work(5, undefined);
+      if (down.has(index)) throw new TransientError(`${item} failed`);
+      return item.toUpperCase();
+    };
+    const first = settleState(backoff.map(['a', 'b', 'c', 'd', 'e'], fn, { settled: true }));
+    await clock.tickAsync(10);
+    const outcomes = first.value!;
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'rejected',
+    ]);
+    expect(outcomes[3]).toMatchObject({ item: 'd', index: 3 });
+
+    down.clear();
+    down.add(4);
+    calls.length = 0;
+    const progress: BatchProgress[] = [];
+    const second = settleState(
+      rerunFailed(backoff, outcomes, fn, { concurrency: 2, onProgress: (p) => progress.push(p) }),
+    );
+    await clock.tickAsync(20);
+    const merged = second.value!;
+    expect(calls).toEqual([
+      ['b', 1],
+      ['d', 3],
+      ['e', 4],
+    ]);
+    expect(merged[0]).toBe(outcomes[0]); // untouched
+    expect(merged.slice(1)).toEqual([
+      { status: 'fulfilled', value: 'B', item: 'b', index: 1 },
+      outcomes[2],
+      { status: 'fulfilled', value: 'D', item: 'd', index: 3 },
+      { status: 'rejected', reason: expect.any(TransientError), item: 'e', index: 4 },
+    ]);
+    expect(progress.at(-1)).toMatchObject({ done: 3, succeeded: 2, failed: 1, total: 3 });
+    expect(outcomes[1]!.status).toBe('rejected'); // the input is not modified
+  });
+
+  it('rerunFailed with nothing failed resolves with a copy at once', async () => {
+    const backoff = new Backoff();
+    const outcomes = await backoff.map([1, 2], (i) => i, { settled: true });
+    const fn = vi.fn((i: number) => i);
+    const again = await rerunFailed(backoff, outcomes, fn);
+    expect(again).toEqual(outcomes);
+    expect(again).not.toBe(outcomes);
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it('rerunFailed checks its arguments', async () => {
+    const backoff = new Backoff();
+    await expect(rerunFailed(backoff, 'x' as never, (i) => i)).rejects.toThrow(
+      /rerunFailed: 'outcomes' must be an array of batch outcomes/,
+    );
+    await expect(
+      rerunFailed(backoff, [{ status: 'fulfilled', value: 1 }] as never, (i) => i),
+    ).rejects.toThrow(/rerunFailed: 'outcomes\[0\]' must be a batch outcome/);
+    const outcomes = await backoff.map([1], (i) => i, { settled: true });
+    await expect(
+      rerunFailed(backoff, outcomes, (i) => i, { settled: false } as never),
+    ).rejects.toThrow("rerunFailed: unknown option 'settled'");
+    await expect(rerunFailed(backoff, outcomes, (i) => i, null as never)).rejects.toThrow(
+      /rerunFailed: options must be an object, got null/,
+    );
   });
 });
 

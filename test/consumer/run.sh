@@ -39,7 +39,7 @@ fi
 step 'install the tarball into a fresh project'
 app=${work}/app
 mkdir -p "${app}"
-cp -R "${here}/esm.mjs" "${here}/cjs.cjs" "${here}/redis.mjs" "${here}/tc39" "${here}/legacy" "${app}/"
+cp -R "${here}/esm.mjs" "${here}/cjs.cjs" "${here}/postgres.mjs" "${here}/redis.mjs" "${here}/tc39" "${here}/legacy" "${app}/"
 printf '{ "name": "asyncbackoff-consumer", "private": true, "type": "module" }\n' >"${app}/package.json"
 (cd "${app}" && npm install --no-audit --no-fund --prefer-offline --loglevel=error \
   "${work}/${tgz}" typescript@5.9.3 @types/node@20)
@@ -50,6 +50,9 @@ node esm.mjs
 
 step 'CommonJS require'
 node cjs.cjs
+
+step 'asyncbackoff/postgres (ESM and CommonJS)'
+node postgres.mjs
 
 step 'asyncbackoff/redis (ESM and CommonJS)'
 node redis.mjs

@@ -1,0 +1,726 @@
+/**
+ * asyncbackoff/postgres with a fake pool: what each call sends, when the client goes back or is
+ * destroyed, the CancelRequest on abort (received by a local TCP listener), and the error
+ * classifier. The real-server behaviour is in test/integration/postgres-*.test.ts.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type Server } from 'node:net';
+import { AttemptTimeoutError, Backoff, isTransientNetworkError, LockLostError } from 'asyncbackoff';
+import {
+  advisoryLock,
+  isTransientPgError,
+  type PgPool,
+  type PgResult,
+  query,
+  transaction,
+} from 'asyncbackoff/postgres';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type InstalledClock, installFakeClock, nextMacrotask } from './support/clock.js';
+
+// The structural types accept node-postgres itself.
+const _typed: PgPool = new pg.Pool({ max: 1 });
+void _typed;
+
+const ok = (rows: unknown[] = [], command = 'SELECT'): PgResult => ({
+  rows,
+  rowCount: rows.length,
+  command,
+});
+
+function pgError(code: string, message = `error ${code}`): Error & { code: string } {
+  return Object.assign(new Error(message), { code, severity: 'ERROR' });
+}
+
+type Handler = (text: string, values: unknown[] | undefined) => Promise<PgResult>;
+
+class FakeClient extends EventEmitter {
+  processID: number | null = 4321;
+  secretKey: number | null = -123456789;
+  host = '127.0.0.1';
+  port = 0;
+  readonly statements: string[] = [];
+  readonly values: (unknown[] | undefined)[] = [];
+  readonly released: unknown[] = [];
+  handler: Handler = async () => ok();
+
+  query(text: string, values?: unknown[]): Promise<PgResult> {
+    this.statements.push(text);
+    this.values.push(values);
+    return this.handler(text, values);
+  }
+
+  release(destroy?: boolean | Error): void {
+    this.released.push(destroy);
+  }
+}
+
+class FakePool {
+  readonly clients: FakeClient[] = [];
+  /** Set to make connect() wait: resolve it with the client (or reject). */
+  hold: { resolve: (c: FakeClient) => void; reject: (e: unknown) => void } | undefined;
+  holdNext = false;
+  connectError: unknown;
+  handler: Handler | undefined;
+  cancelPort = 0;
+
+  make(): FakeClient {
+    const client = new FakeClient();
+    client.port = this.cancelPort;
+    if (this.handler) client.handler = this.handler;
+    this.clients.push(client);
+    return client;
+  }
+
+  connect(): Promise<FakeClient> {
+    if (this.connectError !== undefined) return Promise.reject(this.connectError);
+    if (this.holdNext)
+      return new Promise((resolve, reject) => {
+        this.hold = { resolve, reject };
+      });
+    return Promise.resolve(this.make());
+  }
+}
+
+/** A never-settling statement that rejects with `error` when `settle` is called. */
+function pending() {
+  let settle!: (error: unknown) => void;
+  const promise = new Promise<PgResult>((_, reject) => {
+    settle = reject;
+  });
+  return { promise, settle };
+}
+
+// CancelRequests arrive here: each is the raw packet.
+let cancelServer: Server;
+let cancelPort = 0;
+const cancels: Buffer[] = [];
+const cancelWaiters: (() => void)[] = [];
+beforeAll(async () => {
+  cancelServer = createServer((socket) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('end', () => {
+      cancels.push(Buffer.concat(chunks));
+      for (const wake of cancelWaiters.splice(0)) wake();
+      socket.end();
+    });
+  });
+  await new Promise<void>((resolve) => cancelServer.listen(0, '127.0.0.1', resolve));
+  cancelPort = (cancelServer.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await new Promise((resolve) => cancelServer.close(resolve));
+});
+const nextCancel = () =>
+  new Promise<void>((resolve) => {
+    cancelWaiters.push(resolve);
+  });
+
+let clock: InstalledClock;
+let pool: FakePool;
+beforeEach(() => {
+  clock = installFakeClock();
+  pool = new FakePool();
+  pool.cancelPort = cancelPort;
+  cancels.length = 0;
+});
+afterEach(() => {
+  clock.uninstall();
+});
+
+describe('isTransientPgError', () => {
+  it.each([
+    '08000',
+    '08003',
+    '08006',
+    '08001',
+    '08004',
+    '08P01',
+    '40001',
+    '40P01',
+    '57P01',
+    '57P02',
+    '57P03',
+    '53300',
+    '55P03',
+  ])('%s is transient', (code) => {
+    expect(isTransientPgError(pgError(code))).toBe(true);
+    expect(isTransientPgError(new Error('wrapped', { cause: pgError(code) }))).toBe(true);
+  });
+
+  it.each([
+    '23505', // unique_violation
+    '23503', // foreign_key_violation
+    '42601', // syntax_error
+    '42P01', // undefined_table
+    '57014', // query_canceled
+    '22023', // invalid_parameter_value
+    '53200', // out_of_memory: not in the list
+    '25P02', // in_failed_sql_transaction
+  ])('%s is not', (code) => {
+    expect(isTransientPgError(pgError(code))).toBe(false);
+  });
+
+  it("recognises pg's connection errors (no code) and network errors", () => {
+    for (const message of [
+      'Connection terminated unexpectedly',
+      'Client has encountered a connection error and is not queryable',
+      'Connection terminated due to connection timeout',
+      'timeout exceeded when trying to connect',
+    ])
+      expect(isTransientPgError(new Error(message))).toBe(true);
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    expect(isTransientNetworkError(refused)).toBe(true);
+    expect(isTransientPgError(refused)).toBe(true);
+    expect(isTransientPgError(new AggregateError([new Error('x'), refused]))).toBe(true);
+  });
+
+  it('is false for everything else', () => {
+    for (const value of [
+      new Error('Connection terminated'), // our own end(): not the dependency's fault
+      new Error('boom'),
+      'ECONNRESET',
+      null,
+      undefined,
+      42,
+    ])
+      expect(isTransientPgError(value)).toBe(false);
+    const loop: Error & { cause?: unknown } = new Error('loop');
+    loop.cause = loop;
+    expect(isTransientPgError(loop)).toBe(false);
+  });
+
+  it('duck-types: anything with a transient SQLSTATE code counts, as pg errors are plain objects to it', () => {
+    expect(isTransientPgError({ code: '08006' })).toBe(true);
+  });
+});
+
+describe('query', () => {
+  it('outside an attempt: one statement, the client back to the pool, no timeout set', async () => {
+    pool.handler = async (text) => ok([{ text }]);
+    const result = await query(pool, 'SELECT $1::int AS n', [1]);
+    const client = pool.clients[0]!;
+    expect(result.rows).toEqual([{ text: 'SELECT $1::int AS n' }]);
+    expect(client.statements).toEqual(['SELECT $1::int AS n']);
+    expect(client.values).toEqual([[1]]);
+    expect(client.released).toEqual([undefined]);
+    expect(client.listenerCount('error')).toBe(0);
+  });
+
+  it('in a bounded attempt: a statement timeout from the remaining time, reset before release', async () => {
+    const backoff = new Backoff({ attemptTimeout: 250 });
+    const result = await backoff.execute(() => query(pool, 'SELECT 1'));
+    const client = pool.clients[0]!;
+    expect(result.command).toBe('SELECT');
+    expect(client.statements).toEqual([
+      'SET statement_timeout = 250',
+      'SELECT 1',
+      'RESET statement_timeout',
+    ]);
+    expect(client.values).toEqual([undefined, undefined, undefined]);
+    expect(client.released).toEqual([undefined]);
+    expect(client.listenerCount('error')).toBe(0);
+  });
+
+  it('in an unbounded attempt: no statement timeout', async () => {
+    const backoff = new Backoff({ maxTries: 2 });
+    await backoff.execute(() => query(pool, 'SELECT 1'));
+    expect(pool.clients[0]!.statements).toEqual(['SELECT 1']);
+  });
+
+  it('the timeout is what is left after waiting for a client, rounded down, at least 1', async () => {
+    const backoff = new Backoff({ deadline: 1_000, attemptTimeout: 300 });
+    pool.holdNext = true;
+    const run = backoff.execute(() => query(pool, 'SELECT 1'));
+    await clock.tickAsync(100);
+    clock.tick(0.5);
+    pool.hold!.resolve(pool.make());
+    await run;
+    expect(pool.clients[0]!.statements[0]).toBe('SET statement_timeout = 199');
+  });
+
+  it('an SQL error rejects as is; the timeout is still reset and the client goes back', async () => {
+    const unique = pgError('23505', 'duplicate key');
+    pool.handler = async (text) => {
+      if (text.startsWith('INSERT')) throw unique;
+      return ok();
+    };
+    const backoff = new Backoff({ attemptTimeout: 500, retryAll: true, maxTries: 1 });
+    await expect(backoff.execute(() => query(pool, 'INSERT INTO t VALUES (1)'))).rejects.toBe(
+      unique,
+    );
+    const client = pool.clients[0]!;
+    expect(client.statements.at(-1)).toBe('RESET statement_timeout');
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it('an abort while waiting for a client wins at once; a client that arrives later goes back unused', async () => {
+    pool.holdNext = true;
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff.execute(() => query(pool, 'SELECT 1')).catch((error: unknown) => error);
+    await clock.tickAsync(200);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    const late = pool.make();
+    pool.hold!.resolve(late);
+    await clock.tickAsync(0);
+    expect(late.statements).toEqual([]);
+    expect(late.released).toEqual([undefined]);
+    expect(late.listenerCount('error')).toBe(0);
+  });
+
+  it('a connect that fails after the abort is not an unhandled rejection', async () => {
+    pool.holdNext = true;
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const outcome = backoff.execute(() => query(pool, 'SELECT 1')).catch((error: unknown) => error);
+    await clock.tickAsync(100);
+    await outcome;
+    pool.hold!.reject(new Error('connect ECONNREFUSED'));
+    await nextMacrotask();
+  });
+
+  it('a connect error is the attempt failure', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    pool.connectError = refused;
+    await expect(new Backoff({ maxTries: 1 }).execute(() => query(pool, 'SELECT 1'))).rejects.toBe(
+      refused,
+    );
+  });
+
+  it('an abort while the statement runs: rejects at once, cancels that backend on a connection of its own, destroys the client', async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => query(pool, 'SELECT pg_sleep(10)'))
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(200);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    const client = pool.clients[0]!;
+    expect(client.released).toEqual([true]);
+    expect(client.statements).toEqual(['SET statement_timeout = 200', 'SELECT pg_sleep(10)']);
+    await cancelled;
+    expect(cancels).toHaveLength(1);
+    const packet = cancels[0]!;
+    expect(packet.length).toBe(16);
+    expect(packet.readInt32BE(0)).toBe(16);
+    expect(packet.readInt32BE(4)).toBe(80877102);
+    expect(packet.readInt32BE(8)).toBe(4321);
+    expect(packet.readInt32BE(12)).toBe(-123456789);
+    // The cancelled statement's late rejection is handled.
+    statement.settle(pgError('57014', 'canceling statement due to user request'));
+    await nextMacrotask();
+    expect(client.released).toEqual([true]);
+  });
+
+  it('without a backend key (another driver) the client is still destroyed on abort', async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => {
+        const run = query(pool, 'SELECT pg_sleep(10)');
+        pool.clients[0]!.processID = null;
+        return run;
+      })
+      .catch((error: unknown) => error);
+    await clock.tickAsync(50);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    expect(cancels).toHaveLength(0);
+  });
+
+  it("a client 'error' during checkout is the attempt's failure, not an unhandled event", async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT 1' ? statement.promise : ok());
+    const backoff = new Backoff({ attemptTimeout: 1_000, maxTries: 1 });
+    const outcome = backoff.execute(() => query(pool, 'SELECT 1')).catch((error: unknown) => error);
+    await clock.tickAsync(1);
+    const terminated = pgError('57P01', 'terminating connection due to administrator command');
+    const client = pool.clients[0]!;
+    client.emit('error', terminated);
+    expect(await outcome).toBe(terminated);
+    expect(isTransientPgError(await outcome)).toBe(true);
+    // Broken: destroyed, never reset or returned.
+    expect(client.statements).toEqual(['SET statement_timeout = 1000', 'SELECT 1']);
+    expect(client.released).toEqual([true]);
+    statement.settle(terminated);
+    // A second error from the dying connection is still handled.
+    client.emit('error', new Error('Connection terminated unexpectedly'));
+    await nextMacrotask();
+  });
+
+  it("the server's statement timeout at the attempt's end rejects with the attempt's own error", async () => {
+    pool.handler = (text) =>
+      text === 'SELECT pg_sleep(1)'
+        ? new Promise((_, reject) =>
+            setTimeout(
+              () => reject(pgError('57014', 'canceling statement due to statement timeout')),
+              198,
+            ),
+          )
+        : Promise.resolve(ok());
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => query(pool, 'SELECT pg_sleep(1)'))
+      .catch((error: unknown) => error);
+    await clock.tickAsync(200);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('a 57014 well before the attempt ends (someone cancelled it) rejects as is', async () => {
+    const cancelled = pgError('57014', 'canceling statement due to user request');
+    pool.handler = (text) =>
+      text === 'SELECT pg_sleep(1)'
+        ? new Promise((_, reject) => setTimeout(() => reject(cancelled), 50))
+        : Promise.resolve(ok());
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => query(pool, 'SELECT pg_sleep(1)'))
+      .catch((error: unknown) => error);
+    await clock.tickAsync(60);
+    expect(await outcome).toBe(cancelled);
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('a client whose timeout could not be reset is destroyed, the result stands', async () => {
+    pool.handler = async (text) => {
+      if (text.startsWith('RESET')) throw new Error('Connection terminated unexpectedly');
+      return ok([{ n: 1 }]);
+    };
+    const result = await new Backoff({ attemptTimeout: 100 }).execute(() =>
+      query(pool, 'SELECT 1 AS n'),
+    );
+    expect(result.rows).toEqual([{ n: 1 }]);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('an attempt already aborted starts nothing', async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({ signal: controller.signal });
+    const outcome = backoff
+      .execute(async () => {
+        controller.abort(new Error('shutdown'));
+        return query(pool, 'SELECT 1');
+      })
+      .catch((error: unknown) => error);
+    expect(await outcome).toMatchObject({ message: 'shutdown' });
+    expect(pool.clients).toHaveLength(0);
+  });
+
+  it('checks its arguments', async () => {
+    await expect(query(null as never, 'SELECT 1')).rejects.toThrow(
+      /query: 'pool' must be a pool with a connect\(\) method, got null/,
+    );
+    await expect(query(pool, 42 as never)).rejects.toThrow(
+      /query: 'text' must be a string, got 42/,
+    );
+    await expect(query(pool, 'SELECT $1', 'x' as never)).rejects.toThrow(
+      /query: 'values' must be an array, got 'x'/,
+    );
+    await expect(query(pool, 42 as never)).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+describe('transaction', () => {
+  it('BEGIN with the server-side timeouts in one round trip, the statements, COMMIT, release', async () => {
+    pool.handler = async (text) => ok([], text === 'COMMIT' ? 'COMMIT' : 'SELECT');
+    const backoff = new Backoff({ attemptTimeout: 400 });
+    const value = await backoff.execute(() =>
+      transaction(
+        pool,
+        async (tx, signal) => {
+          expect(signal.aborted).toBe(false);
+          await tx.query('UPDATE a SET v = v - $1', [5]);
+          await tx.query('UPDATE b SET v = v + $1', [5]);
+          return 'done';
+        },
+        { isolation: 'serializable' },
+      ),
+    );
+    const client = pool.clients[0]!;
+    expect(value).toBe('done');
+    expect(client.statements).toEqual([
+      'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL statement_timeout = 400; SET LOCAL idle_in_transaction_session_timeout = 400',
+      'UPDATE a SET v = v - $1',
+      'UPDATE b SET v = v + $1',
+      'COMMIT',
+    ]);
+    expect(client.released).toEqual([undefined]);
+    expect(client.listenerCount('error')).toBe(0);
+  });
+
+  it('outside an attempt: a plain BEGIN; read only and isolation options', async () => {
+    pool.handler = async (text) => ok([], text === 'COMMIT' ? 'COMMIT' : 'SELECT');
+    await transaction(pool, async () => 1, { isolation: 'repeatable read', readOnly: true });
+    expect(pool.clients[0]!.statements).toEqual([
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+      'COMMIT',
+    ]);
+  });
+
+  it('fn throws: ROLLBACK, the client goes back, the error is what fn threw', async () => {
+    const mine = new Error('business rule');
+    await expect(
+      transaction(pool, async (tx) => {
+        await tx.query('SELECT 1');
+        throw mine;
+      }),
+    ).rejects.toBe(mine);
+    const client = pool.clients[0]!;
+    expect(client.statements).toEqual(['BEGIN', 'SELECT 1', 'ROLLBACK']);
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it('a COMMIT the server turned into a ROLLBACK rejects, with the failed statement as cause', async () => {
+    const failed = pgError('23505', 'duplicate key');
+    pool.handler = async (text) => {
+      if (text.startsWith('INSERT')) throw failed;
+      return ok([], text === 'COMMIT' ? 'ROLLBACK' : 'SELECT');
+    };
+    const outcome = await transaction(pool, async (tx) => {
+      await tx.query('INSERT INTO t VALUES (1)').catch(() => undefined); // swallowed by fn
+      return 'ok?';
+    }).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/COMMIT rolled back/);
+    expect((outcome as Error).cause).toBe(failed);
+  });
+
+  it('a serialization failure at COMMIT rejects with it (the policy retries it)', async () => {
+    const conflict = pgError('40001', 'could not serialize access');
+    let commits = 0;
+    pool.handler = async (text) => {
+      if (text === 'COMMIT' && ++commits === 1) throw conflict;
+      return ok([], text === 'COMMIT' ? 'COMMIT' : 'SELECT');
+    };
+    const seen: unknown[] = [];
+    const backoff = new Backoff({
+      retryAll: true,
+      giveup: (error) => !isTransientPgError(error),
+      maxTries: 3,
+      onRetry: ({ error }) => {
+        seen.push(error);
+      },
+    });
+    await expect(backoff.execute(() => transaction(pool, async () => 'v'))).resolves.toBe('v');
+    expect(seen).toEqual([conflict]);
+    expect(pool.clients).toHaveLength(2);
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('an abort while fn waits on something else: rejects at once, the open transaction is destroyed', async () => {
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    let fnSignal: AbortSignal | undefined;
+    let late: Promise<unknown> | undefined;
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, async (tx, signal) => {
+          fnSignal = signal;
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          late = tx.query('SELECT 1').catch((error: unknown) => error);
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    expect(fnSignal!.aborted).toBe(true);
+    const client = pool.clients[0]!;
+    expect(client.released).toEqual([true]);
+    await clock.tickAsync(1_000);
+    expect(await late).toMatchObject({ message: 'transaction: the transaction has ended' });
+    expect(client.statements).not.toContain('SELECT 1');
+    expect(client.statements).not.toContain('COMMIT');
+  });
+
+  it("a client 'error' aborts fn's signal and is the failure", async () => {
+    const backoff = new Backoff({ maxTries: 1 });
+    const terminated = pgError('57P01');
+    let fnSignal: AbortSignal | undefined;
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, async (_tx, signal) => {
+          fnSignal = signal;
+          await new Promise(() => {});
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(0);
+    pool.clients[0]!.emit('error', terminated);
+    expect(await outcome).toBe(terminated);
+    expect(fnSignal!.reason).toBe(terminated);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('checks its arguments', async () => {
+    await expect(transaction(pool, 'fn' as never)).rejects.toThrow(
+      /transaction: 'fn' must be a function, got 'fn'/,
+    );
+    await expect(
+      transaction(pool, async () => 1, { isolation: 'snapshot' as never }),
+    ).rejects.toThrow(
+      /'isolation' must be 'read committed', 'repeatable read' or 'serializable', got 'snapshot'/,
+    );
+    await expect(transaction(pool, async () => 1, { readOnly: 1 as never })).rejects.toThrow(
+      /'readOnly' must be a boolean, got 1/,
+    );
+    await expect(transaction(pool, async () => 1, { level: 1 } as never)).rejects.toThrow(
+      /transaction: unknown option 'level'/,
+    );
+    await expect(transaction(pool, async () => 1, null as never)).rejects.toThrow(
+      /transaction: options must be an object, got null/,
+    );
+    await expect(transaction(pool, async (tx) => tx.query(1 as never))).rejects.toThrow(
+      /transaction: tx.query: 'text' must be a string/,
+    );
+  });
+});
+
+describe('advisoryLock', () => {
+  const signal = () => new AbortController().signal;
+
+  it('acquire: pg_try_advisory_lock on a client of its own; release: unlock, then the client goes back', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 42);
+    expect(lock.ttl).toBe(6_000);
+    const lease = (await lock.acquire(signal()))!;
+    expect(lease).toMatchObject({ key: 42, backendPid: 4321 });
+    const client = pool.clients[0]!;
+    expect(client.statements).toEqual(['SELECT pg_try_advisory_lock($1::bigint) AS ok']);
+    expect(client.values).toEqual([['42']]);
+    expect(client.released).toEqual([]);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(true);
+    await lock.release(lease);
+    expect(client.statements.slice(1)).toEqual([
+      'SELECT 1',
+      'SELECT pg_advisory_unlock($1::bigint) AS ok',
+    ]);
+    expect(client.released).toEqual([undefined]);
+    await lock.release(lease); // twice is harmless
+    expect(client.released).toEqual([undefined]);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(false);
+  });
+
+  it('string keys are hashed by the server; bigint keys are passed as text', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    await advisoryLock(pool, 'nightly').acquire(signal());
+    await advisoryLock(pool, -(2n ** 63n)).acquire(signal());
+    expect(pool.clients[0]!.statements).toEqual([
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+    ]);
+    expect(pool.clients[0]!.values).toEqual([['nightly']]);
+    expect(pool.clients[1]!.values).toEqual([['-9223372036854775808']]);
+  });
+
+  it('busy: undefined, and the client goes back at once', async () => {
+    pool.handler = async () => ok([{ ok: false }]);
+    await expect(advisoryLock(pool, 1).acquire(signal())).resolves.toBeUndefined();
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('an acquisition abandoned while its statement runs cancels it and destroys the client', async () => {
+    const statement = pending();
+    pool.handler = async () => statement.promise;
+    const controller = new AbortController();
+    const outcome = advisoryLock(pool, 7)
+      .acquire(controller.signal)
+      .catch((error: unknown) => error);
+    await clock.tickAsync(0);
+    const cancelled = nextCancel();
+    controller.abort(new Error('attempt timed out'));
+    expect(await outcome).toMatchObject({ message: 'attempt timed out' });
+    expect(pool.clients[0]!.released).toEqual([true]);
+    await cancelled;
+    expect(cancels[0]!.readInt32BE(8)).toBe(4321);
+    statement.settle(pgError('57014'));
+  });
+
+  it('an unlock that fails destroys the client (which frees the lock) and rejects with the error', async () => {
+    const lost = new Error('Connection terminated unexpectedly');
+    pool.handler = async (text) => {
+      if (text.includes('unlock')) throw lost;
+      return ok([{ ok: true }]);
+    };
+    const lock = advisoryLock(pool, 3);
+    const lease = (await lock.acquire(signal()))!;
+    await expect(lock.release(lease)).rejects.toBe(lost);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('an unlock that returns false destroys the client and rejects with LockLostError', async () => {
+    pool.handler = async (text) => ok([{ ok: !text.includes('unlock') }]);
+    const lock = advisoryLock(pool, 3);
+    const lease = (await lock.acquire(signal()))!;
+    await expect(lock.release(lease)).rejects.toBeInstanceOf(LockLostError);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('a session that died while held: renew says lost, release rejects with LockLostError', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 'k', { checkEvery: 500 });
+    expect(lock.ttl).toBe(1_500);
+    const lease = (await lock.acquire(signal()))!;
+    const terminated = pgError('57P01');
+    pool.clients[0]!.emit('error', terminated);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(false);
+    const error = await lock.release(lease).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockLostError);
+    expect((error as Error).cause).toBe(terminated);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('a renewal whose caller stops waiting leaves the session alone', async () => {
+    let hold: (() => void) | undefined;
+    pool.handler = async (text) => {
+      if (text === 'SELECT 1') await new Promise<void>((resolve) => (hold = resolve));
+      return ok([{ ok: true }]);
+    };
+    const lock = advisoryLock(pool, 9);
+    const lease = (await lock.acquire(signal()))!;
+    const controller = new AbortController();
+    const renewal = lock.renew!(lease, controller.signal).catch((error: unknown) => error);
+    await clock.tickAsync(0);
+    controller.abort(new Error('body done'));
+    expect(await renewal).toMatchObject({ message: 'body done' });
+    expect(pool.clients[0]!.released).toEqual([]);
+    hold!();
+    await lock.release(lease);
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+    expect(cancels).toHaveLength(0);
+  });
+
+  it('checkEvery: null means no ttl and no renew (withLock does not renew)', () => {
+    const lock = advisoryLock(pool, 1, { checkEvery: null });
+    expect(lock.ttl).toBeUndefined();
+    expect(lock.renew).toBeUndefined();
+    expect('renew' in lock).toBe(false);
+  });
+
+  it('checks its arguments', async () => {
+    expect(() => advisoryLock({} as never, 1)).toThrow(/advisoryLock: 'pool' must be a pool/);
+    expect(() => advisoryLock(pool, 1.5)).toThrow(RangeError);
+    expect(() => advisoryLock(pool, 2 ** 60)).toThrow(/'key' must be a safe integer/);
+    expect(() => advisoryLock(pool, 2n ** 63n)).toThrow(/fit in a signed 64-bit integer/);
+    expect(() => advisoryLock(pool, null as never)).toThrow(
+      /advisoryLock: 'key' must be an integer, a bigint or a string, got null/,
+    );
+    expect(() => advisoryLock(pool, 1, { checkEvery: 0 })).toThrow(/'checkEvery' must be > 0/);
+    expect(() => advisoryLock(pool, 1, { checkEvery: '1s' as never })).toThrow(TypeError);
+    expect(() => advisoryLock(pool, 1, { ttl: 5 } as never)).toThrow(
+      /advisoryLock: unknown option 'ttl'/,
+    );
+    const lock = advisoryLock(pool, 1);
+    await expect(lock.acquire('x' as never)).rejects.toThrow(
+      /advisoryLock.acquire: 'signal' must be an AbortSignal/,
+    );
+    await expect(lock.release({ key: 1, backendPid: 1 })).rejects.toThrow(
+      /advisoryLock.release: 'lease' must be a lease this lock's acquire\(\) returned/,
+    );
+    pool.handler = async () => ok([{ ok: true }]);
+    const foreign = (await advisoryLock(pool, 1).acquire(signal()))!;
+    await expect(lock.renew!(foreign, signal())).rejects.toBeInstanceOf(TypeError);
+  });
+});
