@@ -18,7 +18,6 @@ const throwingGetter = () => ({
 });
 
 class FortyTwo<T> extends Promise<T> {
-  // biome-ignore lint/suspicious/noThenProperty: the hostile value under test
   override then(): any {
     return 42;
   }
@@ -28,7 +27,12 @@ describe('hostile return values', () => {
   it('a then getter that throws is the attempt’s failure, from a pause timer too, and settles once', async () => {
     const backoff = new Backoff({ retryAll: true, pause: 10, maxTries: 3 });
     let calls = 0;
-    const result = track(backoff.execute(() => (calls++, throwingGetter())));
+    const result = track(
+      backoff.execute(() => {
+        calls++;
+        return throwingGetter();
+      }),
+    );
     await t.clock.tickAsync(100);
     expect(result.status).toBe('rejected');
     expect(result.error).toBe(boom);
@@ -38,7 +42,12 @@ describe('hostile return values', () => {
   it('a bad first bounded attempt rejects and fn is never called again by the timeout timer', async () => {
     const backoff = new Backoff({ attemptTimeout: 50 });
     let calls = 0;
-    const result = track(backoff.execute(() => (calls++, throwingGetter())));
+    const result = track(
+      backoff.execute(() => {
+        calls++;
+        return throwingGetter();
+      }),
+    );
     await t.clock.tickAsync(200);
     expect(result.error).toBe(boom);
     expect(calls).toBe(1);
@@ -71,7 +80,6 @@ describe('hostile return values', () => {
   it('a then that throws after calling back, or calls back twice, counts once', async () => {
     const backoff = new Backoff({ attemptTimeout: 100 });
     const twice = {
-      // biome-ignore lint/suspicious/noThenProperty: the hostile value under test
       then(resolve: (v: string) => void, reject: (e: unknown) => void) {
         resolve('first');
         resolve('second');
@@ -87,7 +95,6 @@ describe('hostile return values', () => {
 
   it('a thenable resolving to another thenable is followed to the end', async () => {
     const inner = { then: (resolve: (v: number) => void) => resolve(7) };
-    // biome-ignore lint/suspicious/noThenProperty: nested thenables under test
     const outer = { then: (resolve: (v: unknown) => void) => resolve(inner) };
     await expect(new Backoff({ deadline: 100 }).execute(() => outer)).resolves.toBe(7);
   });
