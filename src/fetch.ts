@@ -16,7 +16,7 @@ import { AttemptTimeoutError } from './errors.js';
 import type { BackoffOptions } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
-import { describe } from './validate.js';
+import { checkOptions, describe } from './validate.js';
 
 type BodyInit = NonNullable<RequestInit['body']>;
 type HeadersInit = NonNullable<RequestInit['headers']>;
@@ -330,19 +330,6 @@ async function discard(response: Response): Promise<void> {
   }
 }
 
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
-  const controller = new AbortController();
-  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
-  if (a.aborted) controller.abort(a.reason);
-  else if (b.aborted) controller.abort(b.reason);
-  else {
-    a.addEventListener('abort', onAbort, { once: true });
-    b.addEventListener('abort', onAbort, { once: true });
-  }
-  return controller.signal;
-}
-
 function optionalBoolean(name: string, value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value !== 'boolean')
@@ -526,14 +513,13 @@ export function createFetch(
   let fetchOptions: FetchOptions;
   if (first instanceof Backoff) {
     base = first;
-    if (second !== undefined && (typeof second !== 'object' || second === null))
-      throw new TypeError(`createFetch: options must be an object, got ${describe(second)}`);
     fetchOptions = second ?? {};
-    for (const key of Object.keys(fetchOptions))
-      if (!FETCH_KEYS.has(key))
-        throw new TypeError(
-          `createFetch: unknown option '${key}' (with a Backoff given, set policy options on the Backoff)`,
-        );
+    checkOptions(
+      'createFetch',
+      fetchOptions,
+      FETCH_KEYS,
+      '(with a Backoff given, set policy options on the Backoff)',
+    );
   } else {
     if (second !== undefined)
       throw new TypeError(
@@ -667,10 +653,12 @@ export function createFetch(
     const attemptFn = async (): Promise<Response> => {
       const context = currentAttempt()!;
       const attempt = context.attempt;
+      // AbortSignal.any (Node >= 20.3: the reason for `engines`) holds its sources weakly, so a
+      // long-lived caller signal is not left with a listener per attempt.
       const signal =
         outerSignal === undefined || outerSignal === null
           ? context.signal
-          : anySignal(context.signal, outerSignal);
+          : AbortSignal.any([context.signal, outerSignal]);
       const requestInit: RequestInit = { ...baseInit, signal };
       if (replayBody !== undefined) {
         requestInit.body = replayBody;

@@ -18,10 +18,44 @@ export function describe(value: unknown): string {
 /**
  * Checks that `options` is a plain options object naming only `known` keys: a typo such as
  * `maxDelay` would otherwise be ignored silently.
+ *
+ * @param hint - appended to the unknown-option message, e.g. `'(set policy options on the Backoff)'`.
+ * @throws TypeError when `options` is not an object, or names a key not in `known`.
  */
-export function checkOptions(where: string, options: unknown, known: readonly string[]): void {
+export function checkOptions(
+  where: string,
+  options: unknown,
+  known: readonly string[] | ReadonlySet<string>,
+  hint?: string,
+): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
+  const has = Array.isArray(known)
+    ? (key: string) => known.includes(key)
+    : (key: string) => (known as ReadonlySet<string>).has(key);
   for (const key of Object.keys(options))
-    if (!known.includes(key)) throw new TypeError(`${where}: unknown option '${key}'`);
+    if (!has(key))
+      throw new TypeError(
+        `${where}: unknown option '${key}'${hint === undefined ? '' : ` ${hint}`}`,
+      );
+}
+
+/**
+ * Checks a time in milliseconds: a number in [0, {@link MAX_TIMER_MS}] (what `setTimeout` can
+ * wait). Returns it with `-0` made `0`.
+ *
+ * @throws TypeError when `value` is not a number.
+ * @throws RangeError when it is negative, NaN, infinite or above {@link MAX_TIMER_MS}.
+ */
+export function checkTime(where: string, name: string, value: unknown): number {
+  if (typeof value !== 'number')
+    throw new TypeError(
+      `${where}: '${name}' must be a number of milliseconds, got ${describe(value)}`,
+    );
+  // `!(value >= 0)` also catches NaN; the upper bound also catches Infinity.
+  if (!(value >= 0) || value > MAX_TIMER_MS)
+    throw new RangeError(
+      `${where}: '${name}' must be a finite number >= 0 and <= ${MAX_TIMER_MS}, got ${describe(value)}`,
+    );
+  return value + 0;
 }
