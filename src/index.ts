@@ -39,7 +39,6 @@ export {
   type LinearOptions,
   linear,
   randomBetween,
-  resolveDelay,
   seededRandom,
 } from './delays.js';
 export {
