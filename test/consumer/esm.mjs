@@ -1,6 +1,7 @@
 // The packed package used from plain ESM JavaScript.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import * as api from 'asyncbackoff';
 import {
   AttemptTimeoutError,
   asyncbackoff,
@@ -8,6 +9,9 @@ import {
   Backoff,
   currentAttempt,
 } from 'asyncbackoff';
+
+const require = createRequire(import.meta.url);
+const checkNames = require('./names.cjs');
 
 // asyncretry retries every thrown value; currentAttempt() numbers the attempts.
 let calls = 0;
@@ -50,12 +54,14 @@ await assert.rejects(
   (error) =>
     error instanceof AttemptTimeoutError &&
     error.name === 'AttemptTimeoutError' &&
+    error.constructor.name === 'AttemptTimeoutError' &&
+    AttemptTimeoutError.name === 'AttemptTimeoutError' &&
     error.code === 'ASYNCBACKOFF_ATTEMPT_TIMEOUT',
 );
+checkNames(api, 'ESM');
 assert.equal(backoff.statistics.attempts, 2);
 
 // The CJS build is a second copy of the package; instanceof still holds across copies.
-const require = createRequire(import.meta.url);
 const cjs = require('asyncbackoff');
 assert.notEqual(cjs.AttemptTimeoutError, AttemptTimeoutError);
 const fromCjs = await new cjs.Backoff({ attemptTimeout: 10, maxTries: 1 })
