@@ -238,6 +238,10 @@ export class HttpStatusError extends Error {
     Object.defineProperty(this, kHttpStatus, { value: true });
   }
 
+  /**
+   * `error instanceof HttpStatusError` holds for an error of any copy of the package (a
+   * `Symbol.for` brand); for a subclass, the prototype chain decides.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (this !== HttpStatusError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return (
