@@ -1,4 +1,8 @@
-/** Small helpers for error messages, shared by every module that validates input. */
+/**
+ * The validation helpers every module that checks input shares: how a value reads in an error
+ * message, the unknown-option check and the time check. Messages start with the function the user
+ * called (`where`) and name the option and the value given.
+ */
 
 /** Largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); larger values would fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
