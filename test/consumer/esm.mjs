@@ -73,4 +73,21 @@ assert.ok(
 );
 assert.equal(typeof require('asyncbackoff/package.json').version, 'string');
 
+// createFetch with a caller's signal combines it with each attempt's through AbortSignal.any, the
+// API that makes `engines` say Node >= 20.3.0 (CI runs this file on that version too).
+let sends = 0;
+const http = api.createFetch({
+  pause: 0,
+  fetch: async (request) => {
+    sends++;
+    assert.ok(request.signal instanceof AbortSignal);
+    return new Response(sends < 2 ? 'busy' : 'ok', { status: sends < 2 ? 503 : 200 });
+  },
+});
+const response = await http('http://users.internal/users/1', {
+  signal: new AbortController().signal,
+});
+assert.equal(await response.text(), 'ok');
+assert.equal(sends, 2);
+
 console.log('esm: ok');
