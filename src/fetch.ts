@@ -46,7 +46,10 @@ export type RetryingFetch = (
  * ];
  * ```
  */
-export type FetchAttemptInit = Omit<RequestInit, 'signal'> & { url?: string | URL | undefined };
+export type FetchAttemptInit = Omit<RequestInit, 'signal'> & {
+  /** The URL of this attempt: absolute, or relative to the request's URL. */
+  url?: string | URL | undefined;
+};
 
 /**
  * What {@link FetchOptions.onRequest} is told (and what `asyncbackoff:fetch:request` publishes).
@@ -75,7 +78,9 @@ export interface FetchRequestEvent {
 export interface FetchResponseEvent {
   /** The 1-based attempt number. */
   readonly attempt: number;
+  /** The request of this attempt. */
   readonly request: Request;
+  /** The response received; its body is unread unless a hook read it. */
   readonly response: Response;
   /**
    * True when another attempt follows: the response is discarded (its body cancelled right after
@@ -217,6 +222,7 @@ function where(url: string): string {
  * ```
  */
 export class HttpStatusError extends Error {
+  /** Always `'HttpStatusError'`. */
   override name = 'HttpStatusError' as const;
   /** Stable machine-readable code. */
   readonly code = 'ASYNCBACKOFF_HTTP_STATUS' as const;
