@@ -12,7 +12,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { now, startTimer, stopTimer, type Timer } from './clock.js';
 import { attemptStorage } from './process-state.js';
 import type { BreakerPass, CircuitBreaker, CircuitState } from './types.js';
-import { checkCount, checkOptions, checkTime, describe } from './validate.js';
+import { checkCount, checkOptions, checkOptionTime, describe } from './validate.js';
 
 /** Why the circuit changed state. */
 export type CircuitChangeReason =
@@ -137,7 +137,7 @@ const WHERE = 'circuitBreaker';
 
 function time(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  return checkTime(WHERE, name, value, { allowZero: false, limit: false });
+  return checkOptionTime(WHERE, name, value, { allowZero: false, limit: false });
 }
 
 function count(

@@ -13,7 +13,8 @@
  */
 
 import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
-import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
+// checkTime turns -0 into 0, so no strategy ever returns -0.
+import { checkOptions, checkTime, describe, MAX_TIMER_MS } from './validate.js';
 
 /**
  * How a strategy randomises its delay `d` (see "Exponential Backoff and Jitter", AWS Architecture
@@ -106,20 +107,6 @@ export const JITTERS: readonly Jitter[] = ['none', 'full', 'equal', 'decorrelate
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers. `who` is the factory's name; it starts every message.
-
-function checkTime(who: string, name: string, value: unknown): number {
-  if (typeof value !== 'number')
-    throw new TypeError(
-      `${who}: '${name}' must be a number of milliseconds, got ${describe(value)}`,
-    );
-  // `!(value >= 0)` also catches NaN; the upper bound also catches Infinity.
-  if (!(value >= 0) || value > MAX_TIMER_MS)
-    throw new RangeError(
-      `${who}: '${name}' must be a finite number >= 0 and <= ${MAX_TIMER_MS}, got ${describe(value)}`,
-    );
-  // -0 passes the check; `+ 0` turns it into 0 so no strategy ever returns -0.
-  return value + 0;
-}
 
 function checkJitter(who: string, value: unknown): Jitter {
   if (value === undefined) return 'none';

@@ -16,7 +16,7 @@ import { AttemptTimeoutError } from './errors.js';
 import type { BackoffOptions } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
-import { describe } from './validate.js';
+import { checkOptions, describe } from './validate.js';
 
 type BodyInit = NonNullable<RequestInit['body']>;
 type HeadersInit = NonNullable<RequestInit['headers']>;
@@ -46,7 +46,10 @@ export type RetryingFetch = (
  * ];
  * ```
  */
-export type FetchAttemptInit = Omit<RequestInit, 'signal'> & { url?: string | URL | undefined };
+export type FetchAttemptInit = Omit<RequestInit, 'signal'> & {
+  /** The URL of this attempt: absolute, or relative to the request's URL. */
+  url?: string | URL | undefined;
+};
 
 /**
  * What {@link FetchOptions.onRequest} is told (and what `asyncbackoff:fetch:request` publishes).
@@ -75,7 +78,9 @@ export interface FetchRequestEvent {
 export interface FetchResponseEvent {
   /** The 1-based attempt number. */
   readonly attempt: number;
+  /** The request of this attempt. */
   readonly request: Request;
+  /** The response received; its body is unread unless a hook read it. */
   readonly response: Response;
   /**
    * True when another attempt follows: the response is discarded (its body cancelled right after
@@ -217,6 +222,7 @@ function where(url: string): string {
  * ```
  */
 export class HttpStatusError extends Error {
+  /** Always `'HttpStatusError'`. */
   override name = 'HttpStatusError' as const;
   /** Stable machine-readable code. */
   readonly code = 'ASYNCBACKOFF_HTTP_STATUS' as const;
@@ -238,6 +244,10 @@ export class HttpStatusError extends Error {
     Object.defineProperty(this, kHttpStatus, { value: true });
   }
 
+  /**
+   * `error instanceof HttpStatusError` holds for an error of any copy of the package (a
+   * `Symbol.for` brand); for a subclass, the prototype chain decides.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (this !== HttpStatusError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return (
@@ -328,19 +338,6 @@ async function discard(response: Response): Promise<void> {
   } catch {
     // Already errored or cancelled: nothing is held.
   }
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any([a, b]);
-  const controller = new AbortController();
-  const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason);
-  if (a.aborted) controller.abort(a.reason);
-  else if (b.aborted) controller.abort(b.reason);
-  else {
-    a.addEventListener('abort', onAbort, { once: true });
-    b.addEventListener('abort', onAbort, { once: true });
-  }
-  return controller.signal;
 }
 
 function optionalBoolean(name: string, value: unknown): boolean {
@@ -526,14 +523,13 @@ export function createFetch(
   let fetchOptions: FetchOptions;
   if (first instanceof Backoff) {
     base = first;
-    if (second !== undefined && (typeof second !== 'object' || second === null))
-      throw new TypeError(`createFetch: options must be an object, got ${describe(second)}`);
     fetchOptions = second ?? {};
-    for (const key of Object.keys(fetchOptions))
-      if (!FETCH_KEYS.has(key))
-        throw new TypeError(
-          `createFetch: unknown option '${key}' (with a Backoff given, set policy options on the Backoff)`,
-        );
+    checkOptions(
+      'createFetch',
+      fetchOptions,
+      FETCH_KEYS,
+      '(with a Backoff given, set policy options on the Backoff)',
+    );
   } else {
     if (second !== undefined)
       throw new TypeError(
@@ -667,10 +663,12 @@ export function createFetch(
     const attemptFn = async (): Promise<Response> => {
       const context = currentAttempt()!;
       const attempt = context.attempt;
+      // AbortSignal.any (Node >= 20.3: the reason for `engines`) holds its sources weakly, so a
+      // long-lived caller signal is not left with a listener per attempt.
       const signal =
         outerSignal === undefined || outerSignal === null
           ? context.signal
-          : anySignal(context.signal, outerSignal);
+          : AbortSignal.any([context.signal, outerSignal]);
       const requestInit: RequestInit = { ...baseInit, signal };
       if (replayBody !== undefined) {
         requestInit.body = replayBody;

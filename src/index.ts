@@ -54,7 +54,6 @@ export {
   type LinearOptions,
   linear,
   randomBetween,
-  resolveDelay,
   seededRandom,
 } from './delays.js';
 export {

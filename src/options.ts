@@ -24,7 +24,7 @@ import {
   checkCount,
   checkFunction,
   checkOptions,
-  checkTime,
+  checkOptionTime,
   describe,
 } from './validate.js';
 
@@ -251,17 +251,20 @@ export function normalizeOptions(
   if (options === undefined || options === null) options = {};
   checkOptions(where, options, KNOWN);
 
-  const attemptTimeout = checkTime(where, 'attemptTimeout', options.attemptTimeout, {
+  const attemptTimeout = checkOptionTime(where, 'attemptTimeout', options.attemptTimeout, {
     allowZero: false,
     limit: true,
   });
-  const deadline = checkTime(where, 'deadline', options.deadline, { allowZero: true, limit: true });
+  const deadline = checkOptionTime(where, 'deadline', options.deadline, {
+    allowZero: true,
+    limit: true,
+  });
 
   let pause = 0;
   let strategy: DelayStrategy | undefined;
   const rawPause = options.pause;
   if (typeof rawPause === 'number')
-    pause = checkTime(where, 'pause', rawPause, { allowZero: true, limit: false });
+    pause = checkOptionTime(where, 'pause', rawPause, { allowZero: true, limit: false });
   else if (rawPause !== undefined) strategy = resolveDelay(rawPause, where);
 
   const rawExceptions = options.exceptions ?? [];
@@ -315,7 +318,7 @@ export function normalizeOptions(
     budget,
     breaker,
     retryAfter: checkFunction(where, 'retryAfter', options.retryAfter),
-    maxRetryAfter: checkTime(where, 'maxRetryAfter', options.maxRetryAfter, {
+    maxRetryAfter: checkOptionTime(where, 'maxRetryAfter', options.maxRetryAfter, {
       allowZero: true,
       limit: true,
     }),

@@ -1,7 +1,7 @@
 /**
- * Input validation shared by every module that takes options: value descriptions for messages,
- * the options-object check, and the checks for times and counts. Every message names the function
- * the user called, the option and the value given.
+ * Input validation shared by every module that takes options: how a value reads in an error
+ * message, the options-object check, and the checks for times, counts, booleans and functions.
+ * Messages start with the function the user called (`where`) and name the option and the value.
  */
 
 /** Largest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); larger values would fire at once. */
@@ -27,13 +27,25 @@ export function describe(value: unknown): string {
  * such as `maxDelay`, whether enumerable or not, and a key inherited from a prototype (which a
  * spread or a copy would drop) would otherwise be ignored silently.
  *
+ * @param hint - appended to the unknown-option message, e.g. `'(set policy options on the Backoff)'`.
  * @throws TypeError naming `where` and the key.
  */
-export function checkOptions(where: string, options: unknown, known: readonly string[]): void {
+export function checkOptions(
+  where: string,
+  options: unknown,
+  known: readonly string[] | ReadonlySet<string>,
+  hint?: string,
+): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
+  const has = Array.isArray(known)
+    ? (key: string) => known.includes(key)
+    : (key: string) => (known as ReadonlySet<string>).has(key);
   for (const key of Object.getOwnPropertyNames(options))
-    if (!known.includes(key)) throw new TypeError(`${where}: unknown option '${key}'`);
+    if (!has(key))
+      throw new TypeError(
+        `${where}: unknown option '${key}'${hint === undefined ? '' : ` ${hint}`}`,
+      );
   for (const key in options)
     if (!Object.hasOwn(options, key))
       throw new TypeError(
@@ -42,13 +54,36 @@ export function checkOptions(where: string, options: unknown, known: readonly st
 }
 
 /**
- * A time option in milliseconds. `null`, `undefined` and (where `limit` is set) `Infinity` mean
- * "no limit" and give `Infinity`.
+ * Checks a time in milliseconds: a number in [0, {@link MAX_TIMER_MS}] (what `setTimeout` can
+ * wait). Returns it with `-0` made `0`. For the parameters of delay strategies, which may be
+ * computed; the policy's own times use {@link checkOptionTime}.
+ *
+ * @throws TypeError when `value` is not a number.
+ * @throws RangeError when it is negative, NaN, infinite or above {@link MAX_TIMER_MS}.
+ */
+export function checkTime(where: string, name: string, value: unknown): number {
+  if (typeof value !== 'number')
+    throw new TypeError(
+      `${where}: '${name}' must be a number of milliseconds, got ${describe(value)}`,
+    );
+  // `!(value >= 0)` also catches NaN; the upper bound also catches Infinity.
+  if (!(value >= 0) || value > MAX_TIMER_MS)
+    throw new RangeError(
+      `${where}: '${name}' must be a finite number >= 0 and <= ${MAX_TIMER_MS}, got ${describe(value)}`,
+    );
+  return value + 0;
+}
+
+/**
+ * A time option of a policy (`attemptTimeout`, `deadline`, `pause`, `maxRetryAfter`): 0 (unless
+ * `allowZero` is false) or a number in [1, 2^31 - 1]. With `limit`, `null`, `undefined` and
+ * `Infinity` mean "no limit" and give `Infinity`. A value between 0 and 1 is refused as what it
+ * almost always is: seconds, copied from Python.
  *
  * @throws TypeError for a non-number; RangeError for NaN, a negative number or -0, 0 unless
- *   `allowZero`, a value between 0 and 1 (a time written in seconds), or more than 2^31 - 1 ms.
+ *   `allowZero`, a value between 0 and 1, or more than 2^31 - 1 ms.
  */
-export function checkTime(
+export function checkOptionTime(
   where: string,
   name: string,
   value: unknown,

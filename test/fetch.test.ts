@@ -91,6 +91,10 @@ describe('createFetch options', () => {
       'expected a Backoff or an options object, got 42',
     );
     expect(() => createFetch(new Backoff(), 'x' as never)).toThrow('options must be an object');
+    // An array is not an options object (it used to pass, having no unknown keys).
+    expect(() => createFetch(new Backoff(), [] as never)).toThrow(
+      new TypeError('createFetch: options must be an object, got an array'),
+    );
   });
 
   it('rejects context: false, in the options or on the Backoff: the request needs the attempt signal', () => {

@@ -1,7 +1,8 @@
 /**
  * Command-line parsing for the `asyncbackoff` CLI: turns argv into a validated {@link CliConfig}
  * (or a request for help or the version). Every mistake is a {@link UsageError}, which the entry
- * point reports with exit status 2. No I/O here.
+ * point reports with exit status 125 (as `timeout(1)` does, so that it cannot be mistaken for the
+ * command's own status). No I/O here.
  */
 import { parseArgs } from 'node:util';
 import { JITTERS } from '../delays.js';
@@ -25,7 +26,10 @@ export const DEFAULT_GRACE_MS = 5000;
 
 /** What the CLI runs and how; times in milliseconds. */
 export interface CliConfig {
-  /** The program to run (looked up in PATH) and its arguments: everything after `--`. */
+  /**
+   * The program to run (looked up in PATH) and its arguments: everything from the first argument
+   * that is not an option (or everything after `--`).
+   */
   readonly command: string;
   readonly args: readonly string[];
   /** `--attempt-timeout`, or `null` for none. */
@@ -38,8 +42,8 @@ export interface CliConfig {
   readonly maxTries: number | null;
   /** `--retry-on`: the only exit codes retried, or `null` for any non-zero code. */
   readonly retryOn: ReadonlySet<number> | null;
-  /** `--no-retry-on`: non-zero exit codes never retried. */
-  readonly noRetryOn: ReadonlySet<number>;
+  /** `--retry-except`: non-zero exit codes never retried. */
+  readonly retryExcept: ReadonlySet<number>;
   /** `--grace`: between the stop signal and SIGKILL. */
   readonly grace: number;
   readonly quiet: boolean;
@@ -53,13 +57,15 @@ export type CliRequest =
   | { readonly kind: 'run'; readonly config: CliConfig };
 
 /** The one-line synopsis, printed with every usage error. */
-export const SYNOPSIS = 'Usage: asyncbackoff [options] -- <command> [args...]';
+export const SYNOPSIS = 'Usage: asyncbackoff [options] [--] <command> [args...]';
 
 /** The `--help` text. */
 export const HELP = `${SYNOPSIS}
 
 Runs <command> until it exits 0, retrying failed attempts with pauses, per-attempt
-timeouts and an overall deadline. Progress goes to stderr.
+timeouts and an overall deadline. Progress goes to stderr. The options end at the first
+argument that is not one (or at '--'); the rest is the command and its arguments.
+Each option may be given once.
 
 Time limits:
   -t, --attempt-timeout <dur>  stop an attempt that runs longer, then retry it
@@ -68,7 +74,7 @@ Time limits:
 Retries:
   -n, --max-tries <n>          attempts in total, the first included (default: no limit)
       --retry-on <codes>       retry only these exit codes, e.g. 1,75 (default: any non-zero)
-      --no-retry-on <codes>    retry any non-zero exit code but these
+      --retry-except <codes>   retry any non-zero exit code but these, e.g. 2,127
 Pauses:
   -p, --pause <dur>            pause before the first retry (default 1s)
       --backoff <kind>         constant, exponential, linear or fibonacci (default constant)
@@ -82,14 +88,18 @@ Output:
   -h, --help                   show this help
   -V, --version                show the version
 
-Durations: 500ms, 2s, 1.5s, 1m, 1h30m; a bare number is milliseconds.
+Durations take a unit: 500ms, 2s, 1.5s, 1m, 1h30m. A bare number is refused (only 0
+may go without one): write 5s or 5000ms, not 5.
 
-A stopped attempt's whole process group gets SIGTERM, then SIGKILL after --grace.
-SIGINT, SIGTERM and SIGHUP are forwarded to the command and stop the retries.
+Each attempt runs in its own process group. A stopped attempt's group gets SIGTERM, then
+SIGKILL after --grace; so do processes the command leaves running when it exits. The
+next attempt starts only once the group is gone. SIGINT, SIGTERM and SIGHUP are
+forwarded to the command and stop the retries.
 
 Exit status: 0 on success; the command's last exit code (128+n if signal n killed it);
-124 when the deadline passed or the last attempt timed out; 126 if the command cannot
-be executed, 127 if it is not found; 2 for bad options.
+124 when the deadline passed or the last attempt timed out; 125 if asyncbackoff itself
+fails (bad options included); 126 if the command cannot be executed; 127 if it is not
+found.
 
 Example: wait up to a minute for PostgreSQL, checking every second:
   npx asyncbackoff --deadline 60s --pause 1s -- pg_isready -h 127.0.0.1
@@ -100,8 +110,8 @@ const OPTIONS = {
   deadline: { type: 'string', short: 'd' },
   grace: { type: 'string' },
   'max-tries': { type: 'string', short: 'n' },
-  'retry-on': { type: 'string', multiple: true },
-  'no-retry-on': { type: 'string', multiple: true },
+  'retry-on': { type: 'string' },
+  'retry-except': { type: 'string' },
   pause: { type: 'string', short: 'p' },
   backoff: { type: 'string' },
   factor: { type: 'string' },
@@ -114,36 +124,51 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
 } as const;
 
+/** Options taken out of service, and what to write instead. */
+const RENAMED: Readonly<Record<string, string>> = { 'no-retry-on': '--retry-except' };
+
+/** Short flag → long name, from {@link OPTIONS}. */
+const SHORT: Readonly<Record<string, keyof typeof OPTIONS>> = Object.fromEntries(
+  Object.entries(OPTIONS).flatMap(([name, option]) =>
+    'short' in option ? [[option.short, name as keyof typeof OPTIONS]] : [],
+  ),
+);
+
 /**
- * Parses the CLI's arguments (without `node` and the script): options, then `--`, then the
- * command. `--help` and `--version` win over everything else but a malformed option.
+ * Parses the CLI's arguments (without `node` and the script): options, then the command. The
+ * options end at `--` or at the first argument that is neither an option nor an option's value;
+ * everything from there is the command, untouched (its own flags are not ours). `--help` and
+ * `--version` win over everything else but a malformed option.
  *
- * @throws UsageError for an unknown option, a bad value, a conflict, or a missing command.
+ * @throws UsageError for an unknown, renamed or repeated option, a bad value, a conflict, or a
+ *   missing command.
  * @example
  * ```ts
- * parseCli(['--deadline', '60s', '--pause', '1s', '--', 'pg_isready', '-h', '127.0.0.1']);
+ * parseCli(['--deadline', '60s', '--pause', '1s', 'pg_isready', '-h', '127.0.0.1']);
  * // { kind: 'run', config: { command: 'pg_isready', args: ['-h', '127.0.0.1'], deadline: 60000, ... } }
  * ```
  */
 export function parseCli(argv: readonly string[]): CliRequest {
-  // Everything after the first `--` is the command, untouched (its own flags are not ours).
-  const split = argv.indexOf('--');
-  const ours = split === -1 ? argv : argv.slice(0, split);
+  const { ours, rest, dashes } = splitCommand(argv);
   const values = parseOptions(ours);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
-  if (split === -1) throw new UsageError("missing '--' and the command to run");
-  const [command, ...args] = argv.slice(split + 1);
+  const [command, ...args] = rest;
   if (command === undefined || command === '')
-    throw new UsageError("missing the command to run after '--'");
+    throw new UsageError(
+      dashes ? "missing the command to run after '--'" : 'missing the command to run',
+    );
 
   const attemptTimeout = optionalDuration('attempt-timeout', values['attempt-timeout']);
   if (attemptTimeout === 0) throw new UsageError('--attempt-timeout must be more than 0');
   const retryOn =
     values['retry-on'] === undefined ? null : exitCodes('retry-on', values['retry-on']);
-  const noRetryOn = exitCodes('no-retry-on', values['no-retry-on'] ?? []);
-  if (retryOn !== null && noRetryOn.size > 0)
-    throw new UsageError('--retry-on and --no-retry-on cannot be used together');
+  const retryExcept =
+    values['retry-except'] === undefined
+      ? new Set<number>()
+      : exitCodes('retry-except', values['retry-except']);
+  if (retryOn !== null && values['retry-except'] !== undefined)
+    throw new UsageError('--retry-on and --retry-except cannot be used together');
 
   return {
     kind: 'run',
@@ -155,12 +180,50 @@ export function parseCli(argv: readonly string[]): CliRequest {
       pause: pauseOption(values),
       maxTries: values['max-tries'] === undefined ? null : positiveInteger(values['max-tries']),
       retryOn,
-      noRetryOn,
+      retryExcept,
       grace: optionalDuration('grace', values.grace) ?? DEFAULT_GRACE_MS,
       quiet: values.quiet ?? false,
       json: values.json ?? false,
     },
   };
+}
+
+/**
+ * Splits argv where the options end: at `--` (dropped), or at the first argument that is not an
+ * option or the value of one (`-t 5s`: `5s` is the value; `-t5s`, `--deadline=1m` carry theirs).
+ * Unknown options are left in `ours` for parseArgs to report; a renamed one is refused here,
+ * since whether it takes a value is not known any more.
+ */
+function splitCommand(argv: readonly string[]): {
+  ours: string[];
+  rest: string[];
+  dashes: boolean;
+} {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return { ours: argv.slice(0, i), rest: argv.slice(i + 1), dashes: true };
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = arg.slice(2, eq === -1 ? undefined : eq);
+      const renamed = RENAMED[name];
+      if (renamed !== undefined)
+        throw new UsageError(`--${name} was renamed: use ${renamed} <codes>`);
+      const option = OPTIONS[name as keyof typeof OPTIONS] as { type: string } | undefined;
+      if (eq === -1 && option?.type === 'string') i++;
+    } else if (arg.startsWith('-') && arg.length > 1) {
+      // A cluster of short flags (-qn3): a flag that takes a value takes the rest of the cluster,
+      // or the next argument when it ends the cluster.
+      for (let j = 1; j < arg.length; j++) {
+        const name = SHORT[arg[j]!];
+        if (name === undefined) break;
+        if (OPTIONS[name].type === 'string') {
+          if (j === arg.length - 1) i++;
+          break;
+        }
+      }
+    } else return { ours: argv.slice(0, i), rest: argv.slice(i), dashes: false };
+  }
+  return { ours: [...argv], rest: [], dashes: false };
 }
 
 /**
@@ -170,30 +233,44 @@ export function parseCli(argv: readonly string[]): CliRequest {
 export function isRetriedExitCode(config: CliConfig, code: number): boolean {
   if (code === 0) return false;
   if (config.retryOn !== null) return config.retryOn.has(code);
-  return !config.noRetryOn.has(code);
+  return !config.retryExcept.has(code);
 }
 
 type Values = ReturnType<typeof parseOptions>;
 
 function parseOptions(args: readonly string[]) {
+  let parsed: ReturnType<typeof parseAll>;
   try {
-    return parseArgs({ args: [...args], options: OPTIONS, strict: true, allowPositionals: false })
-      .values;
+    parsed = parseAll(args);
   } catch (error) {
     throw new UsageError(parseArgsMessage(error));
   }
+  // `-n 2 -n 3` would otherwise silently mean 3.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens)
+    if (token.kind === 'option') {
+      if (seen.has(token.name)) throw new UsageError(`--${token.name} given more than once`);
+      seen.add(token.name);
+    }
+  return parsed.values;
 }
 
-/** parseArgs' messages, shortened and pointed at the `--` convention. */
+function parseAll(args: readonly string[]) {
+  return parseArgs({
+    args: [...args],
+    options: OPTIONS,
+    strict: true,
+    allowPositionals: false,
+    tokens: true,
+  });
+}
+
+/** parseArgs' messages, shortened. */
 function parseArgsMessage(error: unknown): string {
   const { code, message } = error as { code?: string; message: string };
   switch (code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `${message.split('. ')[0]!.replace(/^Unknown/, 'unknown')}`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
-      const arg = /'(.*)'/.exec(message)?.[1] ?? '';
-      return `unexpected argument '${arg}': put the command after '--'`;
-    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       // "Option '--pause' argument is ambiguous" (a value starting with '-') or "... missing".
       if (/ambiguous/.test(message)) {
@@ -222,17 +299,16 @@ function positiveInteger(text: string): number {
   return n;
 }
 
-function exitCodes(name: string, texts: readonly string[]): ReadonlySet<number> {
+function exitCodes(name: string, text: string): ReadonlySet<number> {
   const codes = new Set<number>();
-  for (const text of texts)
-    for (const part of text.split(',')) {
-      const code = /^\d+$/.test(part.trim()) ? Number(part.trim()) : Number.NaN;
-      if (!(code >= 1 && code <= 255))
-        throw new UsageError(
-          `--${name} takes exit codes from 1 to 255 separated by commas, got '${text}'`,
-        );
-      codes.add(code);
-    }
+  for (const part of text.split(',')) {
+    const code = /^\d+$/.test(part.trim()) ? Number(part.trim()) : Number.NaN;
+    if (!(code >= 1 && code <= 255))
+      throw new UsageError(
+        `--${name} takes exit codes from 1 to 255 separated by commas, got '${text}'`,
+      );
+    codes.add(code);
+  }
   return codes;
 }
 

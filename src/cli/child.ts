@@ -1,14 +1,14 @@
 /**
  * Process management for the CLI: start a command in its own process group, wait for it under an
  * AbortSignal, and stop the whole group (SIGTERM, then SIGKILL after a grace period) so the
- * command's own children die with it.
+ * command's own children die with it, whether the attempt is stopped or the command exits and
+ * leaves them behind.
  *
  * POSIX only in full. On Windows there are no process groups: signals go to the command alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { execute } from 'abort-controller-x';
 
 /** How a command ended: exactly one of `code` and `signal` is set. */
 export interface ExitStatus {
@@ -133,19 +133,34 @@ function within(promise: Promise<unknown>, ms: number): Promise<void> {
  * A command started as the leader of a new process group (`detached: true`), with stdio inherited.
  * Every signal goes to the whole group, so grandchildren (a shell's pipeline, `npm run`'s
  * children) get it too.
+ *
+ * When the leader exits while other members of its group still run (a background job of a
+ * shell, a daemon that did not `setsid`), those get SIGTERM at once and SIGKILL after the grace
+ * period: they would otherwise outlive the attempt, run beside the next one, and hold the CLI's
+ * stdout open, so that `$(asyncbackoff ...)` would wait for them.
  */
 export class ProcessGroup {
   /** The leader's pid (also the group id), or `undefined` when the command could not be started. */
   readonly pid: number | undefined;
   /** Fulfils when the leader exits; rejects with a {@link SpawnError} when it could not start. */
   readonly exited: Promise<ExitStatus>;
+  /**
+   * Fulfils with the leader's exit status once the whole group is gone: the leader has exited and
+   * any members it left behind were stopped. Rejects as {@link exited} does.
+   */
+  readonly gone: Promise<ExitStatus>;
   private status: ExitStatus | undefined = undefined;
   private readonly child: ChildProcess;
   private readonly sent = new Set<NodeJS.Signals>();
   private stopping: Promise<void> | undefined = undefined;
 
-  /** @throws SpawnError when the command is rejected before any process is made (say, a NUL byte). */
-  constructor(command: string, args: readonly string[]) {
+  /**
+   * @param grace - milliseconds between SIGTERM and SIGKILL for members left behind by the leader.
+   * @param onLeftovers - called when the leader exited and members of its group still run, just
+   *   before they are sent SIGTERM.
+   * @throws SpawnError when the command is rejected before any process is made (say, a NUL byte).
+   */
+  constructor(command: string, args: readonly string[], grace: number, onLeftovers?: () => void) {
     try {
       this.child = spawn(command, args, { stdio: 'inherit', detached: GROUPS, windowsHide: true });
     } catch (error) {
@@ -163,8 +178,17 @@ export class ProcessGroup {
         resolve(this.status);
       });
     });
+    this.gone = this.exited.then(async (status) => {
+      // A stop already under way (a timeout, a forwarded signal) waits for the group itself.
+      if (this.stopping === undefined && GROUPS && groupAlive(this.pid!)) {
+        onLeftovers?.();
+        void this.terminate('SIGTERM', grace);
+      }
+      await this.stopping;
+      return status;
+    });
     // Observed by callers as needed; never an unhandled rejection.
-    this.exited.catch(noop);
+    this.gone.catch(noop);
   }
 
   /** Whether the leader has exited. */
@@ -191,9 +215,12 @@ export class ProcessGroup {
     return this.stopping;
   }
 
-  /** Fulfils when the leader has exited (or never started) and any {@link terminate} finished. */
+  /**
+   * Fulfils when the group is gone (or the command never started) and any {@link terminate}
+   * finished.
+   */
   async settled(): Promise<void> {
-    await this.exited.catch(noop);
+    await this.gone.catch(noop);
     await this.stopping;
   }
 
@@ -232,22 +259,22 @@ export class ProcessGroup {
 export interface RunOptions {
   /** Aborting it stops the command (see `stopSignal`); the attempt's signal. */
   readonly signal: AbortSignal;
-  /** Milliseconds between the stop signal and SIGKILL. */
+  /** Milliseconds between the stop signal and SIGKILL, for a stop and for leftovers alike. */
   readonly grace: number;
   /** The signal to stop the command with, given the abort reason. */
   readonly stopSignal: (reason: unknown) => NodeJS.Signals;
   /** Told about the process group as soon as it is started. */
   readonly onSpawn?: ((group: ProcessGroup) => void) | undefined;
+  /** Called when the command exited and left members of its group running (they are stopped). */
+  readonly onLeftovers?: (() => void) | undefined;
 }
 
 /**
- * Runs `command` in a new process group and fulfils with its exit status. When `options.signal`
- * aborts, the group is sent `stopSignal(reason)`, then SIGKILL after `grace` ms, and the promise
- * rejects with the abort reason once the group is gone. Nothing is started if the signal is
- * already aborted.
- *
- * Built on abort-controller-x's `execute`: a promise executor whose abort callback may return a
- * promise, so the rejection waits for the asynchronous clean-up — exactly "kill, then wait".
+ * Runs `command` in a new process group and fulfils with its exit status once the whole group is
+ * gone (members the command left behind get SIGTERM, then SIGKILL after `grace` ms). When
+ * `options.signal` aborts, the group is sent `stopSignal(reason)`, then SIGKILL after `grace` ms,
+ * and the promise rejects with the abort reason once the group is gone. Nothing is started if the
+ * signal is already aborted.
  *
  * @throws (rejects with) a {@link SpawnError} when the command cannot be started.
  */
@@ -256,16 +283,33 @@ export function runCommand(
   args: readonly string[],
   options: RunOptions,
 ): Promise<ExitStatus> {
-  return execute<ExitStatus>(options.signal, (resolve, reject) => {
-    let group: ProcessGroup;
-    try {
-      group = new ProcessGroup(command, args);
-    } catch (error) {
-      reject(error);
-      return noop;
-    }
-    options.onSpawn?.(group);
-    group.exited.then(resolve, reject);
-    return (reason) => group.terminate(options.stopSignal(reason), options.grace);
+  const { signal } = options;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let group: ProcessGroup;
+  try {
+    group = new ProcessGroup(command, args, options.grace, options.onLeftovers);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  options.onSpawn?.(group);
+  return new Promise((resolve, reject) => {
+    // Kill, then wait: the rejection comes only once nothing of the group runs any more.
+    const onAbort = () => {
+      void group
+        .terminate(options.stopSignal(signal.reason), options.grace)
+        .then(() => reject(signal.reason));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    group.gone.then(
+      (status) => {
+        if (signal.aborted) return; // onAbort rejects
+        signal.removeEventListener('abort', onAbort);
+        resolve(status);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
   });
 }

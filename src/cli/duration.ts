@@ -1,6 +1,7 @@
 /**
- * Durations on the command line: `500ms`, `2s`, `1.5s`, `1m`, `1h30m`, or a bare number of
- * milliseconds. Parsing and formatting only; no I/O.
+ * Durations on the command line: `500ms`, `2s`, `1.5s`, `1m`, `1h30m`. A bare number is refused
+ * (but `0`): the library counts milliseconds and `timeout(1)` seconds, so `5` would surprise one
+ * reader or the other. Parsing and formatting only; no I/O.
  */
 
 import { MAX_TIMER_MS } from '../validate.js';
@@ -19,28 +20,32 @@ const PART = new RegExp(`(${NUMBER})(ms|h|m|s)`, 'g');
 /**
  * Parses a duration into whole milliseconds (rounded to the nearest).
  *
- * Accepted: a bare number of milliseconds (`250`, `0.5`), or one or more `<number><unit>` parts
- * with units `ms`, `s`, `m`, `h` (`500ms`, `1.5s`, `1m30s`). Rejected: signs, exponents,
- * spaces, upper-case units, and anything above {@link MAX_DURATION_MS}.
+ * Accepted: one or more `<number><unit>` parts with units `ms`, `s`, `m`, `h` (`500ms`, `1.5s`,
+ * `1m30s`), and a bare `0`. Rejected: any other bare number (`5`: seconds or milliseconds?),
+ * signs, exponents, spaces, upper-case units, and anything above {@link MAX_DURATION_MS}.
  *
- * @throws RangeError with a message naming the text when it is not a duration.
+ * @throws RangeError with a message naming the text when it is not a duration; for a bare number
+ *   the message suggests both readings (`5s (5000ms) or 5ms`).
  * @example
  * ```ts
  * parseDuration('1.5s'); // 1500
  * parseDuration('1m30s'); // 90000
- * parseDuration('250'); // 250
+ * parseDuration('0'); // 0
+ * parseDuration('250'); // RangeError: '250' needs a unit: 250s (250000ms) or 250ms
  * ```
  */
 export function parseDuration(text: string): number {
   let ms: number;
-  if (BARE.test(text)) ms = Number(text);
-  else if (COMPOUND.test(text)) {
+  if (BARE.test(text)) {
+    if (Number(text) !== 0) {
+      const asSeconds = Math.round(Number(text) * 1000);
+      throw new RangeError(`'${text}' needs a unit: ${text}s (${asSeconds}ms) or ${text}ms`);
+    }
+    ms = 0;
+  } else if (COMPOUND.test(text)) {
     ms = 0;
     for (const [, value, unit] of text.matchAll(PART)) ms += Number(value) * UNIT_MS[unit!]!;
-  } else
-    throw new RangeError(
-      `'${text}' is not a duration (examples: 500ms, 2s, 1.5s, 1m, 1h30m; a bare number is ms)`,
-    );
+  } else throw new RangeError(`'${text}' is not a duration (examples: 500ms, 2s, 1.5s, 1m, 1h30m)`);
   ms = Math.round(ms);
   if (ms > MAX_DURATION_MS)
     throw new RangeError(`'${text}' is too long (at most ${MAX_DURATION_MS} ms, about 24.8 days)`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `asyncbackoff` command: `asyncbackoff [options] -- <command> [args...]` runs the command
+ * The `asyncbackoff` command: `asyncbackoff [options] [--] <command> [args...]` runs the command
  * through a {@link Backoff}, one child process per attempt, until it exits 0 or the policy gives
  * up. See `HELP` in ./args.ts for the options and exit statuses.
  */
@@ -33,8 +33,11 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const EXIT_TIMEOUT = 124;
 /** Exit status when asyncbackoff itself failed, as `timeout(1)`. */
 const EXIT_INTERNAL = 125;
-/** Exit status for a bad command line. */
-const EXIT_USAGE = 2;
+/**
+ * Exit status for a bad command line: 125, as `timeout(1)`, `env(1)` and `nice(1)` use for their
+ * own errors, so a usage error is not confused with a command that exits 2.
+ */
+const EXIT_USAGE = 125;
 
 /** Why the CLI stopped, in the `--json` summary. */
 type Reason =
@@ -105,14 +108,16 @@ async function run(config: CliConfig): Promise<number> {
 
   const attempt = async (): Promise<ExitStatus> => {
     attemptStartedAt = performance.now();
+    const { signal, attempt: number } = currentAttempt()!;
     const status = await runCommand(config.command, config.args, {
-      signal: currentAttempt()!.signal,
+      signal,
       grace: config.grace,
       // A timeout or the deadline sends SIGTERM; a forwarded signal is passed on as it came.
       stopSignal: (reason) => (reason instanceof Interrupted ? reason.signal : 'SIGTERM'),
       onSpawn: (group) => {
         active = group;
       },
+      onLeftovers: () => say(`${label(number)}: the command left processes running; stopping them`),
     });
     if (status.code === 0) return status;
     throw new CommandExitError(status);

@@ -66,22 +66,44 @@ describe('parseCli: the command', () => {
       pause: DEFAULT_PAUSE_MS,
       maxTries: null,
       retryOn: null,
-      noRetryOn: new Set(),
+      retryExcept: new Set(),
       grace: DEFAULT_GRACE_MS,
       quiet: false,
       json: false,
     } satisfies CliConfig);
   });
 
-  it('requires -- and a command', () => {
-    expect(usageError()).toMatch(/missing '--'/);
-    expect(usageError('--max-tries', '3')).toMatch(/missing '--'/);
-    expect(usageError('--')).toMatch(/missing the command/);
-    expect(usageError('--', '')).toMatch(/missing the command/);
-    expect(usageError('make', 'test')).toMatch(
-      /unexpected argument 'make': put the command after '--'/,
+  it('takes the command from the first argument that is not an option, without --', () => {
+    const c = config('-n', '3', '--pause', '1s', 'make', 'test', '-j', '4', '--', '-n', '9');
+    expect(c).toMatchObject({ command: 'make', args: ['test', '-j', '4', '--', '-n', '9'] });
+    expect(c.maxTries).toBe(3);
+    expect(config('make')).toMatchObject({ command: 'make', args: [] });
+    // An option's value is not the command, whether it is separate or attached.
+    expect(config('-t', '2s', 'ls')).toMatchObject({ command: 'ls', attemptTimeout: 2000 });
+    expect(config('-t2s', 'ls')).toMatchObject({ command: 'ls', attemptTimeout: 2000 });
+    expect(config('--deadline=1m', 'ls', '-t')).toMatchObject({ command: 'ls', args: ['-t'] });
+    expect(config('-qn', '2', 'ls')).toMatchObject({ command: 'ls', quiet: true, maxTries: 2 });
+    expect(config('-qn2', 'ls')).toMatchObject({ command: 'ls', quiet: true, maxTries: 2 });
+    // The command's own options stay its own.
+    expect(config('ls', '--help').args).toEqual(['--help']);
+  });
+
+  it('requires a command', () => {
+    expect(usageError()).toBe('missing the command to run');
+    expect(usageError('--max-tries', '3')).toBe('missing the command to run');
+    expect(usageError('--')).toBe("missing the command to run after '--'");
+    expect(usageError('--', '')).toBe("missing the command to run after '--'");
+    expect(usageError('')).toBe('missing the command to run');
+  });
+
+  it('refuses a repeated option, whichever spelling repeats it', () => {
+    expect(usageError('-n', '2', '-n', '3', 'x')).toBe('--max-tries given more than once');
+    expect(usageError('-n', '2', '--max-tries=3', 'x')).toBe('--max-tries given more than once');
+    expect(usageError('--retry-on', '1', '--retry-on', '2', 'x')).toBe(
+      '--retry-on given more than once',
     );
-    expect(usageError('-n', '3', 'make', '--', 'x')).toMatch(/unexpected argument 'make'/);
+    expect(usageError('-q', '--quiet', 'x')).toBe('--quiet given more than once');
+    expect(usageError('-qq', 'x')).toBe('--quiet given more than once');
   });
 
   it('answers --help and --version without a command', () => {
@@ -97,6 +119,7 @@ describe('parseCli: the command', () => {
     expect(usageError('--bogus', '--', 'x')).toBe("unknown option '--bogus'");
     expect(usageError('-x', '--', 'x')).toBe("unknown option '-x'");
     expect(usageError('--pause')).toMatch(/--pause <value>' argument missing/);
+    expect(usageError('-p')).toMatch(/-p, --pause <value>' argument missing/);
     expect(usageError('--quiet=yes', '--', 'x')).toMatch(/quiet/);
   });
 });
@@ -116,7 +139,7 @@ describe('parseCli: times', () => {
       'x',
     );
     expect(c).toMatchObject({ attemptTimeout: 2000, deadline: 60_000, pause: 500, grace: 1500 });
-    expect(config('--attempt-timeout=250', '-d', '1h30m', '-p', '0', '--', 'x')).toMatchObject({
+    expect(config('--attempt-timeout=250ms', '-d', '1h30m', '-p', '0', '--', 'x')).toMatchObject({
       attemptTimeout: 250,
       deadline: 5_400_000,
       pause: 0,
@@ -146,6 +169,20 @@ describe('parseCli: times', () => {
     const message = usageError(...args, '--', 'x');
     expect(message).toMatch(/--(pause|deadline|attempt-timeout|grace|max-pause)/);
   });
+
+  it('refuses a bare number but 0, suggesting both readings', () => {
+    expect(usageError('-t', '5', 'x')).toBe(
+      "--attempt-timeout: '5' needs a unit: 5s (5000ms) or 5ms",
+    );
+    expect(usageError('--pause=1.5', 'x')).toBe(
+      "--pause: '1.5' needs a unit: 1.5s (1500ms) or 1.5ms",
+    );
+    expect(usageError('--grace', '100', 'x')).toMatch(/^--grace: '100' needs a unit/);
+    expect(config('--pause', '0', '--deadline', '0.0', 'x')).toMatchObject({
+      pause: 0,
+      deadline: 0,
+    });
+  });
 });
 
 describe('parseCli: tries and exit codes', () => {
@@ -163,8 +200,8 @@ describe('parseCli: tries and exit codes', () => {
     },
   );
 
-  it('reads --retry-on lists, commas or repeated', () => {
-    const c = config('--retry-on', '1,2', '--retry-on', ' 75', '--', 'x');
+  it('reads --retry-on lists', () => {
+    const c = config('--retry-on', '1,2, 75', '--', 'x');
     expect(c.retryOn).toEqual(new Set([1, 2, 75]));
     expect([0, 1, 2, 3, 75, 143].map((code) => isRetriedExitCode(c, code))).toEqual([
       false,
@@ -176,7 +213,7 @@ describe('parseCli: tries and exit codes', () => {
     ]);
   });
 
-  it('retries any non-zero code by default, minus --no-retry-on', () => {
+  it('retries any non-zero code by default, minus --retry-except', () => {
     const all = config('--', 'x');
     expect([0, 1, 2, 127, 137].map((code) => isRetriedExitCode(all, code))).toEqual([
       false,
@@ -185,7 +222,7 @@ describe('parseCli: tries and exit codes', () => {
       true,
       true,
     ]);
-    const some = config('--no-retry-on', '2,127', '--', 'x');
+    const some = config('--retry-except', '2,127', '--', 'x');
     expect([0, 1, 2, 127, 137].map((code) => isRetriedExitCode(some, code))).toEqual([
       false,
       true,
@@ -201,9 +238,24 @@ describe('parseCli: tries and exit codes', () => {
     );
   });
 
-  it('refuses --retry-on with --no-retry-on', () => {
-    expect(usageError('--retry-on', '1', '--no-retry-on', '2', '--', 'x')).toMatch(
-      /cannot be used together/,
+  it.each(['0', '256', ''])('rejects --retry-except %j', (list) => {
+    expect(usageError(`--retry-except=${list}`, '--', 'x')).toMatch(
+      /--retry-except takes exit codes from 1 to 255/,
+    );
+  });
+
+  it('refuses --retry-on with --retry-except', () => {
+    expect(usageError('--retry-on', '1', '--retry-except', '2', '--', 'x')).toBe(
+      '--retry-on and --retry-except cannot be used together',
+    );
+  });
+
+  it('refuses the old --no-retry-on, naming --retry-except', () => {
+    expect(usageError('--no-retry-on', '2', 'x')).toBe(
+      '--no-retry-on was renamed: use --retry-except <codes>',
+    );
+    expect(usageError('--no-retry-on=2', '--', 'x')).toBe(
+      '--no-retry-on was renamed: use --retry-except <codes>',
     );
   });
 });
@@ -259,6 +311,10 @@ describe('parseCli: pauses', () => {
 });
 
 describe('HELP', () => {
+  it('no longer mentions the renamed option', () => {
+    expect(HELP).not.toContain('--no-retry-on');
+  });
+
   it('documents every option', () => {
     for (const option of [
       '--attempt-timeout',
@@ -266,7 +322,7 @@ describe('HELP', () => {
       '--grace',
       '--max-tries',
       '--retry-on',
-      '--no-retry-on',
+      '--retry-except',
       '--pause',
       '--backoff',
       '--factor',

@@ -4,9 +4,9 @@ import { formatDuration, MAX_DURATION_MS, parseDuration } from '../../src/cli/du
 describe('parseDuration', () => {
   it.each([
     ['0', 0],
-    ['250', 250],
-    ['0.5', 1],
+    ['0.0', 0],
     ['500ms', 500],
+    ['0.5ms', 1],
     ['2s', 2000],
     ['1.5s', 1500],
     ['.5s', 500],
@@ -16,7 +16,7 @@ describe('parseDuration', () => {
     ['1h30m', 5_400_000],
     ['1s500ms', 1500],
     ['0s', 0],
-    ['2147483647', MAX_DURATION_MS],
+    ['2147483647ms', MAX_DURATION_MS],
   ])('%s is %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
@@ -36,6 +36,9 @@ describe('parseDuration', () => {
     's',
     '1d',
     'Infinity',
+    '5',
+    '250',
+    '0.5',
     'NaN',
     '0x10',
     '1m30',
@@ -47,8 +50,13 @@ describe('parseDuration', () => {
     expect(() => parseDuration('5sec')).toThrow(/'5sec' is not a duration \(examples: 500ms/);
   });
 
+  it('refuses a bare number other than 0, suggesting seconds or milliseconds', () => {
+    expect(() => parseDuration('5')).toThrow("'5' needs a unit: 5s (5000ms) or 5ms");
+    expect(() => parseDuration('.5')).toThrow("'.5' needs a unit: .5s (500ms) or .5ms");
+  });
+
   it('rejects what setTimeout cannot wait', () => {
-    expect(() => parseDuration('2147483648')).toThrow(/too long/);
+    expect(() => parseDuration('2147483648ms')).toThrow(/too long/);
     expect(() => parseDuration('25d')).toThrow(RangeError);
     expect(() => parseDuration('597h')).toThrow(/too long/);
     expect(parseDuration('596h')).toBe(596 * 3_600_000);

@@ -1,5 +1,6 @@
 // The packed package used from CommonJS.
 const assert = require('node:assert/strict');
+const checkNames = require('./names.cjs');
 const {
   AttemptTimeoutError,
   asyncbackoff,
@@ -43,9 +44,13 @@ async function main() {
   await assert.rejects(
     backoff.execute(() => new Promise(() => {})),
     (error) =>
-      error instanceof AttemptTimeoutError && error.code === 'ASYNCBACKOFF_ATTEMPT_TIMEOUT',
+      error instanceof AttemptTimeoutError &&
+      error.constructor.name === 'AttemptTimeoutError' &&
+      AttemptTimeoutError.name === 'AttemptTimeoutError' &&
+      error.code === 'ASYNCBACKOFF_ATTEMPT_TIMEOUT',
   );
   assert.equal(backoff.statistics.attempts, 2);
+  checkNames(require('asyncbackoff'), 'CommonJS');
 }
 
 main().then(

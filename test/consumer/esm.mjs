@@ -1,6 +1,7 @@
 // The packed package used from plain ESM JavaScript.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import * as api from 'asyncbackoff';
 import {
   AttemptTimeoutError,
   asyncbackoff,
@@ -8,6 +9,9 @@ import {
   Backoff,
   currentAttempt,
 } from 'asyncbackoff';
+
+const require = createRequire(import.meta.url);
+const checkNames = require('./names.cjs');
 
 // asyncretry retries every thrown value; currentAttempt() numbers the attempts.
 let calls = 0;
@@ -50,12 +54,14 @@ await assert.rejects(
   (error) =>
     error instanceof AttemptTimeoutError &&
     error.name === 'AttemptTimeoutError' &&
+    error.constructor.name === 'AttemptTimeoutError' &&
+    AttemptTimeoutError.name === 'AttemptTimeoutError' &&
     error.code === 'ASYNCBACKOFF_ATTEMPT_TIMEOUT',
 );
+checkNames(api, 'ESM');
 assert.equal(backoff.statistics.attempts, 2);
 
 // The CJS build is a second copy of the package; instanceof still holds across copies.
-const require = createRequire(import.meta.url);
 const cjs = require('asyncbackoff');
 assert.notEqual(cjs.AttemptTimeoutError, AttemptTimeoutError);
 const fromCjs = await new cjs.Backoff({ attemptTimeout: 10, maxTries: 1 })
@@ -66,5 +72,22 @@ assert.ok(
   'a CJS-thrown error is an ESM AttemptTimeoutError',
 );
 assert.equal(typeof require('asyncbackoff/package.json').version, 'string');
+
+// createFetch with a caller's signal combines it with each attempt's through AbortSignal.any, the
+// API that makes `engines` say Node >= 20.3.0 (CI runs this file on that version too).
+let sends = 0;
+const http = api.createFetch({
+  pause: 0,
+  fetch: async (request) => {
+    sends++;
+    assert.ok(request.signal instanceof AbortSignal);
+    return new Response(sends < 2 ? 'busy' : 'ok', { status: sends < 2 ? 503 : 200 });
+  },
+});
+const response = await http('http://users.internal/users/1', {
+  signal: new AbortController().signal,
+});
+assert.equal(await response.text(), 'ok');
+assert.equal(sends, 2);
 
 console.log('esm: ok');

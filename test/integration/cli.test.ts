@@ -6,7 +6,7 @@
  * command prints, the CLI's exit).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -197,7 +197,7 @@ describe('asyncbackoff CLI', () => {
         '5',
         '-p',
         '0',
-        '--no-retry-on',
+        '--retry-except',
         '2',
         '--json',
         '--',
@@ -288,6 +288,79 @@ describe('asyncbackoff CLI', () => {
     expect(o.stderr).toMatch(/attempt 1\/2 timed out after 800ms; retrying now/);
   });
 
+  it('stops what an attempt leaves running before the next attempt, and exits without waiting for it', async () => {
+    // The command of the issue: a background job that ignores SIGTERM, and the shell exits 1.
+    // Each attempt prints "bg<attempt> <pid of the job>".
+    const counter = join(dir, 'leftover-count');
+    const script = `n=$(cat "$1" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$1"
+      (trap "" TERM; exec sleep 99) & echo "bg$n $!"; exit 1`;
+    const started = performance.now();
+    const c = cli(
+      '-n',
+      '2',
+      '-p',
+      '0',
+      '--grace',
+      '300ms',
+      '--json',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      counter,
+    );
+    const first = Number((await c.line(/^bg1 (\d+)$/))[1]);
+    const second = Number((await c.line(/^bg2 (\d+)$/))[1]);
+    // The second attempt started only once the first one's job was gone.
+    expect(alive(first)).toBe(false);
+    // `close` comes once every writer of the CLI's stdout is gone, as `$(asyncbackoff ...)` waits:
+    // the job holds it until it is killed, so this is well before its 99 s.
+    const o = await c.done;
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(alive(second)).toBe(false);
+    expect(o.code).toBe(1);
+    expect(o.summary).toMatchObject({ exitCode: 1, attempts: 2, reason: 'max-tries' });
+    expect(o.stderr).toMatch(
+      /^asyncbackoff: attempt 1\/2: the command left processes running; stopping them$/m,
+    );
+    expect(o.stderr).toMatch(
+      /^asyncbackoff: attempt 2\/2: the command left processes running; stopping them$/m,
+    );
+  });
+
+  it('stops a job left behind by a command that succeeded, and keeps its exit status 0', async () => {
+    const c = cli(
+      '--grace',
+      '200ms',
+      '--json',
+      '--',
+      'sh',
+      '-c',
+      '(trap "" TERM; exec sleep 99) & echo "bg $!"',
+    );
+    const job = Number((await c.line(/^bg (\d+)$/))[1]);
+    const o = await c.done;
+    expect(o.code).toBe(0);
+    expect(o.summary).toMatchObject({ ok: true, attempts: 1, reason: 'success' });
+    expect(alive(job)).toBe(false);
+  });
+
+  it('sends a left-behind job SIGTERM first, and SIGKILL only when it outlives --grace', async () => {
+    // The job traps SIGTERM, reports it and exits: it never needs the SIGKILL 10 s later.
+    const job = join(dir, 'term-job.sh');
+    writeFileSync(
+      job,
+      `trap 'echo "job got TERM"; exit 0' TERM; echo "job $$"; while :; do sleep 0.05; done\n`,
+    );
+    const started = performance.now();
+    const c = cli('--grace', '10s', 'sh', '-c', 'sh "$1" & sleep 0.2; exit 0', 'sh', job);
+    await c.line(/^job (\d+)$/);
+    const o = await c.done;
+    expect(o.code).toBe(0);
+    expect(o.stdout).toMatch(/^job got TERM$/m);
+    expect(performance.now() - started).toBeLessThan(8_000);
+  });
+
   it('exits 124 on the deadline and stops the running command', async () => {
     const c = cli('--deadline', '1s', '-p', '0', '--json', '--', ...forever(false));
     const [, child, grandchild] = (await c.line(/^pids (\d+) (\d+)$/)).map(Number);
@@ -352,29 +425,64 @@ describe('asyncbackoff CLI', () => {
     expect(o.summary).toMatchObject({ exitCode: 130, attempts: 1, reason: 'interrupted' });
   });
 
-  it('rejects bad command lines with exit 2 and a usage message', async () => {
+  it('rejects bad command lines with exit 125 and a usage message, running nothing', async () => {
     // Every rule has a unit test (test/cli/args.test.ts); these check the exit status and output.
-    const cases = [
-      ['--bogus', '--', 'true'],
-      ['--pause', '5sec', '--', 'true'],
-      ['--deadline=-5s', '--', 'true'],
-      ['--max-tries', '0', '--', 'true'],
-      ['--max-tries', '3', 'true'],
+    const marker = join(dir, 'usage-ran');
+    const touch = [NODE, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`];
+    const cases: [string[], RegExp][] = [
+      [['--bogus', '--', ...touch], /^asyncbackoff: unknown option '--bogus'$/m],
+      [['--pause', '5sec', '--', ...touch], /--pause: '5sec' is not a duration/],
+      [['--deadline=-5s', '--', ...touch], /--deadline/],
+      [['--max-tries', '0', ...touch], /--max-tries must be a whole number/],
+      // A bare number is neither silently milliseconds nor seconds.
+      [
+        ['-t', '5', ...touch],
+        /^asyncbackoff: --attempt-timeout: '5' needs a unit: 5s \(5000ms\) or 5ms$/m,
+      ],
+      // The old spelling names the new one.
+      [
+        ['--no-retry-on', '2', ...touch],
+        /^asyncbackoff: --no-retry-on was renamed: use --retry-except <codes>$/m,
+      ],
+      [['-n', '2', '-n', '3', ...touch], /^asyncbackoff: --max-tries given more than once$/m],
+      [['-n', '2'], /^asyncbackoff: missing the command to run$/m],
     ];
-    const outcomes = await Promise.all(cases.map((args) => run(...args)));
+    const outcomes = await Promise.all(cases.map(([args]) => run(...args)));
     for (const [i, o] of outcomes.entries()) {
-      expect(o.code, cases[i]!.join(' ')).toBe(2);
+      const [args, message] = cases[i]!;
+      expect(o.code, args.join(' ')).toBe(125);
+      expect(o.stderr, args.join(' ')).toMatch(message);
       expect(o.stderr).toMatch(
-        /^asyncbackoff: .+\nUsage: asyncbackoff \[options\] -- <command> \[args\.\.\.\]\n/,
+        /^asyncbackoff: .+\nUsage: asyncbackoff \[options\] \[--\] <command> \[args\.\.\.\]\nTry 'asyncbackoff --help' for more information\.\n$/,
       );
       expect(o.stdout).toBe('');
     }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('runs the command that follows the options without --, its own flags untouched', async () => {
+    const o = await run(
+      '-n',
+      '2',
+      '-p',
+      '0',
+      '--json',
+      NODE,
+      '-e',
+      'console.log(JSON.stringify(process.argv.slice(1))); process.exit(3)',
+      '--',
+      '-n',
+      '--json',
+    );
+    expect(o.code).toBe(3);
+    expect(o.stdout.split('\n').slice(0, 2)).toEqual(['["-n","--json"]', '["-n","--json"]']);
+    expect(o.summary).toMatchObject({ exitCode: 3, attempts: 2, reason: 'max-tries' });
   });
 
   it('prints --help and --version', async () => {
     const [help, version] = await Promise.all([run('--help'), run('--version')]);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('Usage: asyncbackoff [options] -- <command> [args...]');
+    expect(help.stdout).toContain('Usage: asyncbackoff [options] [--] <command> [args...]');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(`${pkg.version}\n`);
