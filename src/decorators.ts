@@ -27,12 +27,18 @@ export interface BackoffDecorator<TResult = unknown> {
     // the overload below, which insists on a method that returns a promise.
     context?: undefined,
   ): (this: This, ...args: A) => Promise<R>;
-  /** TC39 method decorator. The method must return a promise (decorating a getter is an error). */
+  /**
+   * TC39 method decorator. The method must return a promise (decorating a getter is an error).
+   * @typeParam M - the decorated method's type, returned unchanged.
+   */
   <M extends (this: any, ...args: any[]) => Promise<TResult>>(
     method: M,
     context: ClassMethodDecoratorContext<any, M>,
   ): M;
-  /** Legacy (`experimentalDecorators`) method decorator. */
+  /**
+   * Legacy (`experimentalDecorators`) method decorator.
+   * @typeParam T - the decorated method's type, kept by the returned descriptor.
+   */
   <T extends (...args: any[]) => PromiseLike<TResult>>(
     target: object,
     propertyKey: string | symbol,

@@ -49,6 +49,7 @@ export class TimeoutError extends Error {
     this.timeout = timeout;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(TimeoutError, this, kTimeout, value);
   }
@@ -70,6 +71,7 @@ export class AttemptTimeoutError extends TimeoutError {
     this.attempt = attempt;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(AttemptTimeoutError, this, kAttemptTimeout, value);
   }
@@ -91,6 +93,7 @@ export class DeadlineExceededError extends TimeoutError {
     this.attempts = attempts;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(DeadlineExceededError, this, kDeadline, value);
   }
@@ -115,6 +118,7 @@ export class RetryConditionError<TResult = unknown> extends Error {
     this.attempts = attempts;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(RetryConditionError, this, kRetryCondition, value);
   }
@@ -152,6 +156,7 @@ export class BrokenCircuitError extends Error {
     this.retryAfter = retryAfter;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(BrokenCircuitError, this, kBrokenCircuit, value);
   }
@@ -178,6 +183,7 @@ export class LockUnavailableError extends Error {
     this.waited = waited;
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(LockUnavailableError, this, kLockUnavailable, value);
   }
@@ -197,6 +203,7 @@ export class LockLostError extends Error {
     super(message, options);
   }
 
+  /** True for this class's instances from any copy of the package (a `Symbol.for` brand). */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return branded(LockLostError, this, kLockLost, value);
   }

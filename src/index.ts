@@ -78,7 +78,7 @@ export {
 } from './fetch.js';
 export type { Lock } from './lock.js';
 export { isTransientNetworkError } from './network-errors.js';
-export type { BackoffOptions } from './options.js';
+export type { BackoffOptions, MaybeAsync } from './options.js';
 export { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from './pushback.js';
 export { retry } from './retry.js';
 export { MAX_SERVER_TIMEOUT, type ServerTimeoutOptions, serverTimeout } from './server-timeout.js';

@@ -35,10 +35,13 @@ export interface PgResult<R = any> {
 
 /** A checked-out client, structurally (pg's `PoolClient`). */
 export interface PgPoolClient {
+  /** Runs one statement, with `$1`, `$2`, … bound to `values`. */
   query(text: string, values?: any[]): Promise<PgResult>;
   /** Back to the pool; with a truthy argument the pool destroys it instead. */
   release(destroy?: boolean | Error): void;
+  /** Listens for the client's `'error'` event (a backend terminated under it, say). */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stops listening for `'error'`. */
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
   /** The backend's process id and cancel key (pg sets them from BackendKeyData). */
   readonly processID?: number | null | undefined;
@@ -50,6 +53,7 @@ export interface PgPoolClient {
 
 /** A pool, structurally (pg's `Pool`). */
 export interface PgPool {
+  /** Checks a client out of the pool. */
   connect(): Promise<PgPoolClient>;
 }
 

@@ -15,13 +15,17 @@ import { describe, MAX_TIMER_MS } from './validate.js';
 
 /** A node-redis v4 or v5 client or cluster (`createClient()`, `createCluster()`), as far as it is used. */
 export interface NodeRedisClientLike {
+  /** Runs a Lua script (`EVAL`) with its keys and arguments. */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
 /** An ioredis `Redis` or `Cluster`, as far as it is used. */
 export interface IoRedisClientLike {
+  /** Runs a Lua script (`EVAL`): the number of keys, then the keys and the arguments. */
   eval(script: string, numkeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  /** Sends any command. */
   call(command: string, ...args: string[]): Promise<unknown>;
+  /** Defines a script as a command. */
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }
 
