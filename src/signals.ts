@@ -30,7 +30,8 @@ export class Membership {
 
 class SignalHub {
   private head: Membership | null = null;
-  private listening = false;
+  /** Whether the abort listener is on; it comes off when the signal aborts. */
+  listening = false;
   private releasePending = false;
   /** Executions served since the hub was made; see the file header. */
   private served = 0;
@@ -79,6 +80,9 @@ class SignalHub {
 
   /** The abort listener (an object listener: no closure per hub). */
   handleEvent(): void {
+    // An aborted signal never fires again; the listener is done (see abortedReason).
+    this.listening = false;
+    this.signal.removeEventListener('abort', this);
     const reason = this.signal.reason;
     // cancel() makes the execution leave; collect first.
     const all: Cancellable[] = [];
@@ -116,10 +120,12 @@ export class SignalLink {
 
   /** The reason of the first aborted signal, or {@link NOT_ABORTED}. */
   abortedReason(): unknown {
-    const signals = this.signals;
-    for (let i = 0; i < signals.length; i++) {
-      const signal = signals[i]!;
-      if (signal.aborted) return signal.reason;
+    const hubs = this.hubs;
+    for (let i = 0; i < hubs.length; i++) {
+      const hub = hubs[i]!;
+      // A hub that listens has not seen an abort (it would have stopped listening): no need to
+      // ask the signal, whose getters cost more than the rest of this check.
+      if (!hub.listening && hub.signal.aborted) return hub.signal.reason;
     }
     return NOT_ABORTED;
   }
