@@ -397,7 +397,12 @@ export function delays(list: readonly number[], options: DelaysOptions = {}): De
     throw new TypeError(`${who}: the list must be an array of milliseconds, got ${describe(list)}`);
   if (list.length === 0) throw new RangeError(`${who}: the list must not be empty, got []`);
   checkOptions(who, options, ['jitter', 'max']);
-  const copy = Object.freeze(list.map((entry, index) => checkTime(who, `list[${index}]`, entry)));
+  // Index by index, not map(): a hole in a sparse list ([1, , 2]) is an entry that is missing.
+  const copy = Object.freeze(
+    Array.from({ length: list.length }, (_, index) =>
+      checkTime(who, `list[${index}]`, list[index]),
+    ),
+  );
   const first = copy[0]!;
   const largest = Math.max(...copy);
   const jitter = checkJitter(who, options.jitter);

@@ -168,7 +168,17 @@ function headerOf(headers: unknown, name: string): string | undefined {
   if (!isObject(headers)) return undefined;
   let value: unknown;
   if (typeof headers.get === 'function') value = (headers.get as (key: string) => unknown)(name);
-  else value = headers[name] ?? headers[name.toLowerCase()];
+  else {
+    // A plain record may spell the name in any case (`Retry-After`, `retry-after`): HTTP header
+    // names are case-insensitive.
+    value = headers[name];
+    if (value === undefined)
+      for (const key of Object.keys(headers))
+        if (key.toLowerCase() === name) {
+          value = headers[key];
+          break;
+        }
+  }
   if (Array.isArray(value)) value = value[0];
   return typeof value === 'string' ? value : undefined;
 }

@@ -905,3 +905,12 @@ describe('properties', () => {
     );
   });
 });
+
+describe('delays() and sparse lists', () => {
+  it('refuses a hole in the list, naming the entry', () => {
+    // biome-ignore lint/suspicious/noSparseArray: the sparse list under test
+    expect(() => delays([1, , 2] as number[])).toThrow(
+      /delays: 'list\[1\]' must be a number of milliseconds, got undefined/,
+    );
+  });
+});

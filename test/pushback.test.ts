@@ -319,3 +319,11 @@ describe('pushback through Backoff', () => {
     await expect(done).rejects.toMatchObject({ name: 'AttemptTimeoutError', attempt: 2 });
   });
 });
+
+describe('retryAfterFrom on plain header records', () => {
+  it('finds Retry-After in any letter case, as HTTP header names are case-insensitive', () => {
+    expect(retryAfterFrom({ headers: { 'Retry-After': '3' } })).toBe(3000);
+    expect(retryAfterFrom({ headers: { 'RETRY-AFTER': '4' } })).toBe(4000);
+    expect(retryAfterFrom({ response: { headers: { 'Retry-after': ['5'] } } })).toBe(5000);
+  });
+});
