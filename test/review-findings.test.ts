@@ -2,6 +2,8 @@
  * Review of the rewritten engine: each test reproduces one defect through the public API and
  * fails on the reviewed commit. Named after the defect.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { getEventListeners } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
@@ -358,4 +360,150 @@ describe('batch from an async source', () => {
       (t as { clock: ReturnType<typeof installFakeClock> }).clock = installFakeClock();
     }
   });
+});
+
+describe('block form: break after succeed(value) that retryIf rejects', () => {
+  it('waits out a whole pause, runs onRetry and counts an attempt nobody runs before throwing', async () => {
+    const retries: number[] = [];
+    const b = new Backoff({
+      pause: 5_000,
+      maxTries: 3,
+      retryIf: (r: unknown) => r === 'pending',
+      onRetry: ({ attempt }) => void retries.push(attempt),
+    });
+    const loop = track(
+      (async () => {
+        for await (const attempt of b.attempts()) {
+          attempt.succeed('pending');
+          break;
+        }
+      })(),
+    );
+    await t.clock.tickAsync(0);
+    // Leaving the loop ends the execution at once (as a bare break or break after fail() does).
+    expect(loop.status).toBe('rejected');
+    await t.clock.tickAsync(10_000);
+    expect(b.statistics.attempts).toBe(1);
+    expect(retries).toEqual([]);
+  });
+});
+
+describe('unbounded fast path vs Execution: budget calls', () => {
+  it('a retryOn that throws: the fast path reports a failure to the budget, the Execution path does not', async () => {
+    const calls = (bounded: boolean) => {
+      const log: string[] = [];
+      const budget: RetryBudget = {
+        recordFailure: () => void log.push('recordFailure'),
+        tryAcquire: () => true,
+        recordSuccess: () => void log.push('recordSuccess'),
+      };
+      const b = new Backoff({
+        maxTries: 3,
+        retryOn: () => {
+          throw new Error('classifier bug');
+        },
+        budget,
+        ...(bounded ? { deadline: 1_000_000 } : {}),
+      });
+      return { log, run: b.execute(async () => Promise.reject(new Error('e'))) };
+    };
+    const unbounded = calls(false);
+    const bounded = calls(true);
+    await expect(unbounded.run).rejects.toThrow('classifier bug');
+    await expect(bounded.run).rejects.toThrow('classifier bug');
+    expect(unbounded.log).toEqual(bounded.log);
+  });
+});
+
+describe('withLock and long-lived signals', () => {
+  it('adds one abort listener per held lock to the instance signal (rule 6: one per signal)', async () => {
+    const shutdown = new AbortController();
+    const b = new Backoff({ signal: shutdown.signal, deadline: 1_000 });
+    const lock = { acquire: async () => ({}), release: async () => {} };
+    const bodies = Array.from({ length: 20 }, () =>
+      b.withLock(lock, () => new Promise<void>((resolve) => setTimeout(resolve, 100))),
+    );
+    await t.clock.tickAsync(10);
+    const listeners = getEventListeners(shutdown.signal, 'abort').length;
+    await t.clock.tickAsync(200);
+    await Promise.all(bodies);
+    expect(listeners).toBeLessThanOrEqual(1);
+  });
+});
+
+describe("the caller's async context (other AsyncLocalStorage stores: tracing, request ids)", () => {
+  // Real timers: a fake clock runs every callback in the context of whoever ticks it, so it cannot
+  // show which context a timer's callback runs in.
+  async function withRealTimers(body: () => Promise<void>) {
+    t.clock.uninstall();
+    try {
+      await body();
+    } finally {
+      (t as { clock: ReturnType<typeof installFakeClock> }).clock = installFakeClock();
+    }
+  }
+
+  it("after an attempt timeout, the retry of one call runs in another call's context (shared timer)", () =>
+    withRealTimers(async () => {
+      const requestId = new AsyncLocalStorage<string>();
+      const b = new Backoff({ attemptTimeout: 20, maxTries: 2 });
+      const seen: Record<string, (string | undefined)[]> = { A: [], B: [] };
+      const call = (id: 'A' | 'B') =>
+        requestId.run(id, () =>
+          b.execute(async () => {
+            seen[id]!.push(requestId.getStore());
+            if (seen[id]!.length === 1) return new Promise(() => {}); // times out
+            return 'ok';
+          }),
+        );
+      await Promise.all([call('A'), call('B')]);
+      expect(seen).toEqual({ A: ['A', 'A'], B: ['B', 'B'] });
+    }));
+
+  it("a pause-0 retry deferred to the check phase runs in another call's context", () =>
+    withRealTimers(async () => {
+      const requestId = new AsyncLocalStorage<string>();
+      const b = new Backoff({ maxTries: 4, retryAll: true, deadline: 10_000 });
+      const seen: Record<string, (string | undefined)[]> = { A: [], B: [] };
+      const call = (id: 'A' | 'B') =>
+        requestId.run(id, () =>
+          b.execute(async () => {
+            seen[id]!.push(requestId.getStore());
+            if (seen[id]!.length < 4) throw new TransientError(id);
+            return 'ok';
+          }),
+        );
+      await Promise.all([call('A'), call('B')]);
+      expect(seen).toEqual({ A: ['A', 'A', 'A', 'A'], B: ['B', 'B', 'B', 'B'] });
+    }));
+
+  it("a call held by a 'wait' breaker resumes in the context of the probe's caller", () =>
+    withRealTimers(async () => {
+      const requestId = new AsyncLocalStorage<string>();
+      const breaker = circuitBreaker({
+        whenOpen: 'wait',
+        consecutiveFailures: 1,
+        halfOpenAfter: 20,
+      });
+      const b = new Backoff({ deadline: 5_000, retryAll: true, pause: 1, breaker });
+      const opener = new Backoff({ deadline: 5_000, maxTries: 1, retryAll: true, breaker });
+      await opener
+        .execute(async () => {
+          throw new TransientError('down');
+        })
+        .catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 30)); // half-open
+      const seen: (string | undefined)[] = [];
+      const probe = requestId.run('probe', () =>
+        b.execute(() => new Promise((resolve) => setTimeout(() => resolve('ok'), 10))),
+      );
+      const held = requestId.run('held', () =>
+        b.execute(async () => {
+          seen.push(requestId.getStore());
+          return 'ok';
+        }),
+      );
+      await Promise.all([probe, held]);
+      expect(seen).toEqual(['held']);
+    }));
 });
