@@ -151,12 +151,15 @@ export function runBatch<T, R>(
   const view = backoff.withSignal(controller.signal);
   const forward = () => controller.abort(signal!.reason);
   signal?.addEventListener('abort', forward);
-  // Settles when the batch stops, so a worker waiting on a slow async source does not hold it up.
-  let onStop: (() => void) | undefined;
-  const stopping = new Promise<IteratorResult<T>>((resolve) => {
-    onStop = () => resolve({ done: true, value: undefined });
-  });
-  if (isAsync) controller.signal.addEventListener('abort', onStop!, { once: true });
+  // Workers waiting on a slow async source, woken when the batch stops so they do not hold it up.
+  // (A Promise.race against one promise that settles at the stop would leave a reaction on it per
+  // pull, and with it every item pulled, until the batch ended.)
+  const waiting = new Set<(step: IteratorResult<T>) => void>();
+  const onStop = () => {
+    for (const wake of [...waiting]) wake({ done: true, value: undefined });
+    waiting.clear();
+  };
+  if (isAsync) controller.signal.addEventListener('abort', onStop, { once: true });
 
   const total = sizeOf(items);
   const results: (R | BatchOutcome<R, T>)[] = [];
@@ -194,8 +197,25 @@ export function runBatch<T, R>(
         ? ({ done: true, value: undefined } as IteratorResult<T>)
         : (iterator as AsyncIterator<T>).next(),
     );
-    pulling = next.catch(() => undefined);
-    return Promise.race([next, stopping]);
+    // Only the order matters here: holding the step would keep the last item alive.
+    pulling = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    if (controller.signal.aborted) return Promise.resolve({ done: true, value: undefined });
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      waiting.add(resolve);
+      next.then(
+        (step) => {
+          waiting.delete(resolve);
+          resolve(step);
+        },
+        (error: unknown) => {
+          waiting.delete(resolve);
+          reject(error);
+        },
+      );
+    });
   };
 
   // The instance's circuit breaker: while it is open, no new item is pulled (the items already
@@ -313,7 +333,7 @@ export function runBatch<T, R>(
     signal?.removeEventListener('abort', forward);
     unsubscribeReady?.();
     if (breaker !== undefined) controller.signal.removeEventListener('abort', wakeGate);
-    if (isAsync) controller.signal.removeEventListener('abort', onStop!);
+    if (isAsync) controller.signal.removeEventListener('abort', onStop);
     if ((stopped || controller.signal.aborted) && !exhausted) {
       // Let the input release what it holds (close a file, a cursor). Not awaited: an async
       // source may still be busy with a `next()` the batch stopped waiting for.

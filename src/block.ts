@@ -14,7 +14,6 @@
  */
 import type { Attempt, AttemptLike } from './attempt.js';
 import { type Core, Execution, type ManualDriver } from './engine.js';
-import { RetryConditionError } from './errors.js';
 import { attemptStorage } from './process-state.js';
 import type { SignalLink } from './signals.js';
 
@@ -77,6 +76,8 @@ class BlockAttemptImpl implements BlockAttempt {
 
 class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
   private readonly execution: Execution;
+  /** Set when the loop is left: a retryIf that rejects the reported value ends the execution. */
+  leaving = false;
   private current: BlockAttemptImpl | undefined = undefined;
   private waiting:
     | { resolve: (r: IteratorResult<BlockAttempt>) => void; reject: (e: unknown) => void }
@@ -157,30 +158,23 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
   /** Leaving the loop: `break`, `return`, or an uncaught throw (whose own error then wins). */
   async return(): Promise<IteratorResult<BlockAttempt>> {
     const attempt = this.current;
-    if (this.final === undefined && attempt !== undefined) {
+    // Settled already (the deadline, a cancellation): leaving the loop hands over how it ended.
+    const settled = this.final;
+    if (settled !== undefined) {
+      if (!settled.ok) throw settled.value;
+      return { value: undefined, done: true };
+    }
+    if (attempt !== undefined) {
       const outcome = attempt.outcome;
       if (outcome.kind === 'success') {
+        this.leaving = true;
         this.execution.report(attempt.inner, 'success', outcome.value);
         // An async onSuccess hook or retryIf may still be running; wait for the execution to
-        // settle, or for the next attempt if retryIf said the result is not done yet.
-        let again = false;
+        // settle (if retryIf rejects the value, no attempt follows: it ends as out of tries).
         if (this.final === undefined)
           await new Promise<void>((resolve) => {
-            this.waiting = {
-              resolve: (step) => {
-                again = step.done !== true;
-                resolve();
-              },
-              reject: () => resolve(),
-            };
+            this.waiting = { resolve: () => resolve(), reject: () => resolve() };
           });
-        if (again) {
-          // The loop is gone, so nobody runs the attempt retryIf asked for: end here, as when
-          // tries run out while retryIf still holds.
-          this.execution.abandon();
-          if (this.core.policy.returnLastResult) return { value: undefined, done: true };
-          throw new RetryConditionError(outcome.value, attempt.attempt);
-        }
         const final = this.final as { ok: boolean; value: unknown } | undefined;
         if (final !== undefined && !final.ok) throw final.value;
         return { value: undefined, done: true };

@@ -73,7 +73,12 @@ function runUnbounded(
             const stats = core.stats;
             stats.done++;
             stats.sumTime += now() - t;
-            policy.budget?.recordSuccess(undefined);
+            if (policy.budget !== undefined)
+              try {
+                policy.budget.recordSuccess(undefined);
+              } catch (budgetError) {
+                return giveUp(core, budgetError);
+              }
             stats.successes++;
             return result;
           }
@@ -123,8 +128,10 @@ async function retryUnbounded(
     let delay: number | undefined;
     let stop: unknown = error;
     try {
+      // In the order an Execution asks: is it retriable, then the budget.
+      const retriable = isRetriable(policy, error);
       policy.budget?.recordFailure('error');
-      if (!isRetriable(policy, error)) warnIfNothingRetries(core, error);
+      if (!retriable) warnIfNothingRetries(core, error);
       else {
         const plan = planRetry(
           policy,

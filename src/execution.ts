@@ -23,6 +23,7 @@
  * holds, and `conclude()` the single place that settles its promise.
  */
 
+import { AsyncResource } from 'node:async_hooks';
 import { Attempt, type AttemptLike, type AttemptOwner } from './attempt.js';
 import { nextMicrotask, now, retrySoon, startTimer, stopTimer, type Timer } from './clock.js';
 import {
@@ -107,6 +108,8 @@ export function createCore(
 
 /** What the code-block form hooks into. */
 export interface ManualDriver {
+  /** The loop was left: no further attempt is to start (nobody would run it). */
+  readonly leaving: boolean;
   /** A new attempt has started; yield it to the loop body. */
   started(attempt: Attempt): void;
   /** The attempt ran past `attemptTimeout` while the body was still running. */
@@ -126,6 +129,9 @@ export function callInAttempt(
     : Reflect.apply(fn, thisArg, args);
 }
 
+/** The scope is dropped with the execution: no destroy hook to emit. */
+const SCOPE_OPTIONS = { requireManualDestroy: true } as const;
+
 enum Phase {
   Attempting = 0,
   Deciding = 1,
@@ -138,12 +144,25 @@ enum Phase {
 
 function noop(): void {}
 
-/** A failure of `onLateResult` is the user's to see, but never as an unhandled rejection. */
+/**
+ * A callback that fails where nothing can take its error (a late result's release, a custom
+ * breaker's bookkeeping) is reported as a process warning, never an unhandled rejection.
+ */
+function reportCallbackFailure(what: string, error: unknown, code: string): void {
+  let text: string;
+  try {
+    text = error instanceof Error ? error.message : describe(error);
+  } catch {
+    text = 'a value that cannot be shown';
+  }
+  process.emitWarning(`asyncbackoff: ${what} threw or rejected: ${text}`, {
+    type: 'AsyncBackoffWarning',
+    code,
+  });
+}
+
 function reportLateFailure(error: unknown): void {
-  process.emitWarning(
-    `asyncbackoff: onLateResult threw or rejected: ${error instanceof Error ? error.message : describe(error)}`,
-    { type: 'AsyncBackoffWarning', code: 'ASYNCBACKOFF_LATE_RESULT_FAILED' },
-  );
+  reportCallbackFailure('onLateResult', error, 'ASYNCBACKOFF_LATE_RESULT_FAILED');
 }
 
 export class Execution implements TimerNode, AttemptOwner {
@@ -158,6 +177,13 @@ export class Execution implements TimerNode, AttemptOwner {
   driver: ManualDriver | undefined = undefined;
   /** The enclosing attempt, if this execution started inside one that had not ended. */
   parent: AttemptLike | undefined = undefined;
+  /**
+   * The async context `execute()` was called in. Timers and turns shared by many executions call
+   * back in the context of whichever armed them; what the execution does from there (a retry, a
+   * hook) is run in its own caller's context, so another AsyncLocalStorage's store (a request id,
+   * a trace) never passes from one call to another.
+   */
+  private scope: AsyncResource | undefined = undefined;
 
   private phase = Phase.Attempting;
   private startedAt = 0;
@@ -208,6 +234,8 @@ export class Execution implements TimerNode, AttemptOwner {
     execution.attempts = 1;
     execution.current = attempt;
     attempt.owner = execution;
+    // Adopted in a reaction to the first attempt: the caller's context.
+    execution.scope = new AsyncResource('asyncbackoff', SCOPE_OPTIONS);
     return execution;
   }
 
@@ -223,6 +251,7 @@ export class Execution implements TimerNode, AttemptOwner {
   // ── Starting ────────────────────────────────────────────────────────────────────────────
 
   start(parent: AttemptLike | undefined): void {
+    this.scope = new AsyncResource('asyncbackoff', SCOPE_OPTIONS);
     const link = this.link;
     if (link !== undefined) {
       const reason = link.abortedReason();
@@ -311,10 +340,14 @@ export class Execution implements TimerNode, AttemptOwner {
       return this.giveUp('breaker');
     }
     this.phase = Phase.Waiting;
-    this.stopWaiting = breaker.onReady(() => {
-      this.stopWaiting = undefined;
-      if (this.phase === Phase.Waiting) this.startNext(now());
-    });
+    try {
+      this.stopWaiting = breaker.onReady(() => {
+        this.stopWaiting = undefined;
+        if (this.phase === Phase.Waiting) this.inScope(this.startNext, now());
+      });
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   // ── How an attempt ends ─────────────────────────────────────────────────────────────────
@@ -323,6 +356,7 @@ export class Execution implements TimerNode, AttemptOwner {
     if (attempt.finished) return this.lateResult(attempt, value);
     this.endAttempt(attempt, 'fulfilled', now());
     this.breakerVerdict('success');
+    if (this.settled) return; // the breaker's hook cancelled it
     const retryIf = this.core.policy.retryIf;
     if (retryIf === undefined) return this.succeed(value);
     this.phase = Phase.Deciding;
@@ -338,16 +372,20 @@ export class Execution implements TimerNode, AttemptOwner {
   private onRejected(attempt: Attempt, error: unknown): void {
     if (attempt.finished) return; // a late rejection of an abandoned attempt: nothing to do
     this.endAttempt(attempt, 'failed', now());
-    this.failed('error', error);
+    if (!this.settled) this.failed('error', error);
   }
 
-  /** Called by the attempt-timeout queue. */
+  /** Called by the attempt-timeout queue (a timer shared by the instance). */
   onAttemptTimer(attempt: Attempt, at: number): void {
-    if (attempt.finished || this.phase === Phase.Settled) return;
+    if (attempt.finished || this.settled) return;
+    this.inScope(this.judgeAttempt, attempt, at);
+  }
+
+  private judgeAttempt(attempt: Attempt, at: number): void {
     // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
     // event loop, or when a verdict is handed back): whichever bound came first decides.
     const due = Math.min(at, attempt.tExpiresAt);
-    if (due >= this.ownDeadlineAt) return this.onTimer(at);
+    if (due >= this.ownDeadlineAt) return this.deadlineReached(at);
     const parent = this.parent;
     if (due >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, due, this)) {
       // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
@@ -359,11 +397,12 @@ export class Execution implements TimerNode, AttemptOwner {
     this.endAttempt(attempt, 'failed', at);
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
-    if ((this.phase as Phase) === Phase.Settled) return;
+    if (this.settled) return;
     if (this.driver === undefined) return this.failed('timeout', error);
     // A loop body cannot be abandoned: the decision waits until the body reports back. The
     // attempt has failed already, though: a deadline passing meanwhile rejects with this error.
     this.recordFailure('timeout', error);
+    this.breakerVerdict('failure');
     this.driver.timedOut(attempt, error);
   }
 
@@ -384,7 +423,7 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** The code-block form reports how the attempt it yielded ended. */
   report(attempt: Attempt, kind: FailureKind | 'success', value: unknown): void {
-    if (this.phase === Phase.Settled) return;
+    if (this.settled) return;
     // A timed-out attempt was already ended and recorded by its timer; only the decision waited.
     if (kind === 'timeout') this.decide('timeout', value);
     else if (attempt.finished) return;
@@ -422,7 +461,11 @@ export class Execution implements TimerNode, AttemptOwner {
       // A non-retriable error is an answer: the dependency is up.
       if (kind !== 'result') this.breakerVerdict(retriable ? 'failure' : 'success');
       policy.budget?.recordFailure(kind);
+      // Any of the callbacks above may have cancelled the execution.
+      if (this.settled) return;
       if (!retriable) return this.giveUp('not-retriable');
+      // The code-block form's loop was left: nobody would run another attempt.
+      if (this.driver?.leaving === true) return this.giveUp('max-tries');
       if (kind === 'result' || policy.giveup === undefined)
         return this.consultPolicy(kind, outcome);
       this.when(policy.giveup(outcome), (stop) =>
@@ -462,6 +505,7 @@ export class Execution implements TimerNode, AttemptOwner {
   private plan(kind: FailureKind, outcome: unknown, policyDelay: number | undefined): void {
     const policy = this.core.policy;
     const t = now();
+    if (this.settled) return;
     const plan = planRetry(
       policy,
       { kind, outcome },
@@ -474,8 +518,11 @@ export class Execution implements TimerNode, AttemptOwner {
       },
       policyDelay,
     );
+    if (this.settled) return; // a strategy or an extractor cancelled it
     if (plan.giveUp !== undefined) return this.giveUp(plan.giveUp);
-    if (policy.budget !== undefined && !policy.budget.tryAcquire(kind)) {
+    const refused = policy.budget !== undefined && !policy.budget.tryAcquire(kind);
+    if (this.settled) return;
+    if (refused) {
       this.core.stats.budgetRefusals++;
       return this.giveUp('budget');
     }
@@ -518,12 +565,13 @@ export class Execution implements TimerNode, AttemptOwner {
   // ── Waiting ─────────────────────────────────────────────────────────────────────────────
 
   private pause(delay: number): void {
+    if (this.settled) return;
     // Counted here, once every hook agreed: a hook that throws or runs out the clock means no retry.
     this.core.stats.retries++;
     this.phase = Phase.Pausing;
     if (delay === 0) {
       this.immediateTurn = retrySoon(this.immediateTurn, () => {
-        if (this.phase === Phase.Pausing) this.startNext(now());
+        if (this.phase === Phase.Pausing) this.inScope(this.startNext, now());
       });
       return;
     }
@@ -541,7 +589,7 @@ export class Execution implements TimerNode, AttemptOwner {
    * that attempt; should it answer instead, go on then (`resumeHandoff`).
    */
   private startNext(t: number): void {
-    if (t >= this.ownDeadlineAt) return this.onTimer(t);
+    if (t >= this.ownDeadlineAt) return this.deadlineReached(t);
     const parent = this.parent;
     if (
       t >= this.deadlineAt &&
@@ -562,8 +610,8 @@ export class Execution implements TimerNode, AttemptOwner {
       return this.fail(error);
     }
     if (policy.onSuccess === undefined) {
-      this.release();
-      return this.conclude('success', true, value);
+      if (this.release()) this.conclude('success', true, value);
+      return;
     }
     this.phase = Phase.Succeeding;
     this.successValue = value;
@@ -579,26 +627,35 @@ export class Execution implements TimerNode, AttemptOwner {
 
   private giveUp(reason: GiveupReason): void {
     const policy = this.core.policy;
+    if (this.settled) return;
     this.phase = Phase.GivingUp;
     if (reason === 'not-retriable') warnIfNothingRetries(this.core, this.last?.outcome);
     if (policy.onGiveup === undefined) {
-      this.release();
-      return this.concludeFinally(undefined);
+      if (this.release()) this.concludeFinally(undefined);
+      return;
     }
     this.hook('onGiveup', policy.onGiveup, [this.giveupEvent(reason, this.finalError())], () => {
       if (this.release()) this.concludeFinally(undefined);
     });
   }
 
-  /** Called by the deadline queue (and when a timer finds the deadline passed). */
+  /** Called by the deadline queue (a timer shared by the instance). */
   onTimer(at: number): void {
-    if (this.phase === Phase.Settled) return;
+    if (this.settled) return;
+    this.inScope(this.deadlineReached, at);
+  }
+
+  /** The deadline passed (its timer ran, or another timer found it passed). */
+  private deadlineReached(at: number): void {
+    if (this.settled) return;
     const policy = this.core.policy;
     const error = deadlinePassed(policy.deadline, this.attempts);
-    const attempt = this.current;
     const phase = this.phase;
-    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'cancelled', at);
+    const attempt = this.current?.finished === false ? this.current : undefined;
+    if (attempt !== undefined) this.endAttempt(attempt, 'cancelled', at);
     this.release();
+    // Only the running attempt is cut: one that already answered (its value may be a stream
+    // still being read, a pending onSuccess) keeps its signal.
     attempt?.abort(error);
     // The result was ready; only the onSuccess hook was still running.
     if (phase === Phase.Succeeding) return this.conclude('success', true, this.successValue);
@@ -624,9 +681,9 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** Stops the execution at once with `reason`: a signal or an enclosing attempt aborted. */
   cancel(reason: unknown): void {
-    if (this.phase === Phase.Settled) return;
-    const attempt = this.current;
-    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'cancelled', now());
+    if (this.settled) return;
+    const attempt = this.current?.finished === false ? this.current : undefined;
+    if (attempt !== undefined) this.endAttempt(attempt, 'cancelled', now());
     this.release();
     attempt?.abort(reason);
     this.conclude('cancel', false, reason);
@@ -658,8 +715,10 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** Frees everything the execution holds; returns false if it was already released. */
   private release(): boolean {
-    if (this.phase === Phase.Settled) return false;
+    if (this.settled) return false;
     this.phase = Phase.Settled;
+    // An attempt admitted by the breaker that said nothing (cut, abandoned) frees its pass.
+    this.breakerVerdict('release');
     this.core.deadlineQueue?.remove(this);
     if (this.joined !== undefined) {
       this.link!.leave(this.joined);
@@ -671,8 +730,13 @@ export class Execution implements TimerNode, AttemptOwner {
       this.pauseTimer = undefined;
     }
     if (this.stopWaiting !== undefined) {
-      this.stopWaiting();
+      const stop = this.stopWaiting;
       this.stopWaiting = undefined;
+      try {
+        stop();
+      } catch (error) {
+        reportCallbackFailure('the breaker', error, 'ASYNCBACKOFF_BREAKER_FAILED');
+      }
     }
     return true;
   }
@@ -686,7 +750,11 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** A parent attempt this execution left its verdict to ended without an abort. */
   resumeHandoff(): void {
-    if (this.phase === Phase.Settled) return;
+    if (this.settled) return;
+    this.inScope(this.resumeAfterHandoff);
+  }
+
+  private resumeAfterHandoff(): void {
     if (this.pausedPastBound) {
       this.pausedPastBound = false;
       this.runAttempt(now());
@@ -694,10 +762,22 @@ export class Execution implements TimerNode, AttemptOwner {
     }
     const attempt = this.handedOff;
     this.handedOff = undefined;
-    if (attempt !== undefined && !attempt.finished) this.onAttemptTimer(attempt, now());
+    if (attempt !== undefined && !attempt.finished) this.judgeAttempt(attempt, now());
   }
 
   // ── Helpers ─────────────────────────────────────────────────────────────────────────────
+
+  /** Settled: its promise is settled and it holds nothing; every late callback stops here. */
+  private get settled(): boolean {
+    return this.phase === Phase.Settled;
+  }
+
+  /** Runs `step` in the async context `execute()` was called in (see `scope`). */
+  private inScope<A extends unknown[]>(step: (this: Execution, ...args: A) => void, ...args: A) {
+    const scope = this.scope;
+    if (scope === undefined) step.apply(this, args);
+    else scope.runInAsyncScope(step, this, ...args);
+  }
 
   private endAttempt(attempt: Attempt, end: AttemptEnd, at: number): void {
     attempt.finished = true;
@@ -715,9 +795,14 @@ export class Execution implements TimerNode, AttemptOwner {
     if (pass === undefined) return;
     this.pass = undefined;
     const breaker = this.core.policy.breaker!;
-    if (verdict === 'success') breaker.recordSuccess(pass);
-    else if (verdict === 'failure') breaker.recordFailure(pass);
-    else breaker.release(pass);
+    try {
+      if (verdict === 'success') breaker.recordSuccess(pass);
+      else if (verdict === 'failure') breaker.recordFailure(pass);
+      else breaker.release(pass);
+    } catch (error) {
+      // A custom breaker's bug must not strand the execution or the others it would wake.
+      reportCallbackFailure('the breaker', error, 'ASYNCBACKOFF_BREAKER_FAILED');
+    }
   }
 
   /**
@@ -726,7 +811,11 @@ export class Execution implements TimerNode, AttemptOwner {
    * if the execution moved on meanwhile its answer is dropped; a rejection ends the execution.
    */
   private when<T>(value: T | PromiseLike<T>, next: (value: T) => void): void {
-    if (!isThenable(value)) return next(value as T);
+    if (!isThenable(value)) {
+      // The callback that produced `value` may have cancelled the execution (aborted its signal).
+      if (!this.settled) next(value as T);
+      return;
+    }
     const phase = this.phase;
     settleWith(
       value,

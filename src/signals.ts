@@ -31,7 +31,7 @@ export class Membership {
 class SignalHub {
   private head: Membership | null = null;
   /** Whether the abort listener is on; it comes off when the signal aborts. */
-  listening = false;
+  private listening = false;
   private releasePending = false;
   /** Executions served since the hub was made; see the file header. */
   private served = 0;
@@ -87,7 +87,12 @@ class SignalHub {
     // cancel() makes the execution leave; collect first.
     const all: Cancellable[] = [];
     for (let node = this.head; node !== null; node = node.next) all.push(node.member);
-    for (const member of all) member.cancel(reason);
+    for (const member of all)
+      try {
+        member.cancel(reason);
+      } catch {
+        // cancel() runs no user code that throws to here; one failure must not spare the rest.
+      }
   }
 }
 
@@ -120,12 +125,12 @@ export class SignalLink {
 
   /** The reason of the first aborted signal, or {@link NOT_ABORTED}. */
   abortedReason(): unknown {
-    const hubs = this.hubs;
-    for (let i = 0; i < hubs.length; i++) {
-      const hub = hubs[i]!;
-      // A hub that listens has not seen an abort (it would have stopped listening): no need to
-      // ask the signal, whose getters cost more than the rest of this check.
-      if (!hub.listening && hub.signal.aborted) return hub.signal.reason;
+    // Asked of the signal itself, not of whether its hub has heard the abort: while the abort
+    // event is being dispatched, a listener that runs before the hub's may start an execution.
+    const signals = this.signals;
+    for (let i = 0; i < signals.length; i++) {
+      const signal = signals[i]!;
+      if (signal.aborted) return signal.reason;
     }
     return NOT_ABORTED;
   }
