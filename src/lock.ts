@@ -7,6 +7,7 @@ import { type Backoff, deriveBackoff } from './backoff.js';
 import { now, startTimer, stopTimer, type Timer } from './clock.js';
 import { LockLostError, LockUnavailableError, RetryConditionError } from './errors.js';
 import { attemptStorage } from './process-state.js';
+import { SignalLink } from './signals.js';
 import type { LateResultInfo } from './types.js';
 import { describe, MAX_TIMER_MS } from './validate.js';
 
@@ -263,18 +264,19 @@ async function hold<L, R>(
   signals: readonly AbortSignal[],
 ): Promise<R> {
   const controller = new AbortController();
-  const onAbort = (event: Event): void => controller.abort((event.target as AbortSignal).reason);
+  // Through the signals' shared hubs, as executions are: a listener per body on a long-lived
+  // signal would add up (and warn past 10) when many bodies run on an instance bound to shutdown.
+  const link = signals.length === 0 ? undefined : new SignalLink(signals);
+  let joined: ReturnType<SignalLink['join']> | undefined;
   let lost: LockLostError | undefined;
   let renewal: Renewal<L> | undefined;
   let failed = false;
   let failure: unknown;
   let value: R | undefined;
   try {
-    for (const signal of signals) {
-      // Cancelled between the acquisition and now: the body is not started (as `fn` never is).
-      signal.throwIfAborted();
-      signal.addEventListener('abort', onAbort);
-    }
+    // Cancelled between the acquisition and now: the body is not started (as `fn` never is).
+    for (const signal of signals) signal.throwIfAborted();
+    joined = link?.join({ cancel: (reason: unknown) => controller.abort(reason) });
     if (lock.renew !== undefined && lock.ttl !== undefined)
       renewal = new Renewal(lock, lease, lock.ttl, acquiredAt, (error) => {
         lost = error;
@@ -286,7 +288,7 @@ async function hold<L, R>(
     failure = error;
   } finally {
     renewal?.stop();
-    for (const signal of signals) signal.removeEventListener('abort', onAbort);
+    if (joined !== undefined) link!.leave(joined);
   }
   if (lost !== undefined) {
     failed = true;

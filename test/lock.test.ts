@@ -760,3 +760,53 @@ describe('withLock: leases that abandoned attempts obtain late', () => {
     expect(lock.holder).toBeUndefined();
   });
 });
+
+describe('withLock: long-lived signals', () => {
+  it("adds one abort listener to the instance's signal however many bodies run at once, and no warning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const shutdown = new AbortController();
+      const backoff = new Backoff({ signal: shutdown.signal });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // Twenty bodies hold twenty locks at once (more than EventTarget's warning threshold, 10).
+      const locks = Array.from({ length: 20 }, (_, i) => ({
+        acquire: async () => i + 1,
+        release: async () => {},
+      }));
+      const running = locks.map((lock) => backoff.withLock(lock, () => gate));
+      await nextMacrotask();
+      expect(getEventListeners(shutdown.signal, 'abort').length).toBe(1);
+      release();
+      await Promise.all(running);
+      // The shared listener stays to the end of the event-loop turn (a check-phase callback).
+      await clock.tickAsync(1);
+      expect(getEventListeners(shutdown.signal, 'abort').length).toBe(0);
+      expect(warnings).toEqual([]);
+
+      // Aborting still reaches every body through that one listener.
+      const bodies: AbortSignal[] = [];
+      const held = locks.map((lock) =>
+        backoff
+          .withLock(lock, (_lease, signal) => {
+            bodies.push(signal);
+            return new Promise((_resolve, reject) =>
+              signal.addEventListener('abort', () => reject(signal.reason)),
+            );
+          })
+          .catch((error: unknown) => error),
+      );
+      await nextMacrotask();
+      const reason = new Error('shutting down');
+      shutdown.abort(reason);
+      expect(await Promise.all(held)).toEqual(locks.map(() => reason));
+      expect(bodies.every((signal) => signal.aborted && signal.reason === reason)).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
