@@ -690,42 +690,47 @@ export function createFetch(
         request = override(request, changes[Math.min(attempt, changes.length) - 1]!, signal);
 
       const record: AttemptRecord = { attempt, request };
-      context.signal.addEventListener(
-        'abort',
-        () => {
-          const reason: unknown = context.signal.reason;
-          if (reason instanceof AttemptTimeoutError) records.set(reason, record);
-        },
-        { once: true },
-      );
-      if (requestChannel.hasSubscribers)
-        requestChannel.publish({ attempt, request } satisfies FetchRequestEvent);
-      if (config.onRequest !== undefined) await config.onRequest({ attempt, request });
-
-      let response: Response;
+      const onAbort = () => {
+        const reason: unknown = context.signal.reason;
+        if (reason instanceof AttemptTimeoutError) records.set(reason, record);
+      };
+      context.signal.addEventListener('abort', onAbort, { once: true });
+      // Removed when the attempt ends. Left on the signal, it would keep `record` (and so the
+      // request) reachable from the signal, which undici's Request keeps in a FinalizationRegistry
+      // until the request itself is collected: a cycle through the registry that is never
+      // collected (the soak measured ~7 KB kept per call).
       try {
-        response = await send(request);
-      } catch (error) {
-        if (context.signal.aborted) throw context.signal.reason;
-        if (error instanceof TypeError && retriable) networkErrors.add(error);
-        if (isObject(error)) records.set(error, record);
-        throw error;
+        if (requestChannel.hasSubscribers)
+          requestChannel.publish({ attempt, request } satisfies FetchRequestEvent);
+        if (config.onRequest !== undefined) await config.onRequest({ attempt, request });
+
+        let response: Response;
+        try {
+          response = await send(request);
+        } catch (error) {
+          if (context.signal.aborted) throw context.signal.reason;
+          if (error instanceof TypeError && retriable) networkErrors.add(error);
+          if (isObject(error)) records.set(error, record);
+          throw error;
+        }
+        if (!isResponse(response))
+          throw new TypeError(
+            `createFetch: 'fetch' must resolve with a Response, got ${describe(response)}`,
+          );
+        records.set(response, record);
+        if (context.signal.aborted) {
+          // Too late: the attempt already ended (timeout, deadline, cancellation).
+          await discard(response);
+          throw context.signal.reason;
+        }
+        if (retriable && config.isRetriableStatus(response)) {
+          lastStatusError = new HttpStatusError(response, attempt);
+          throw lastStatusError;
+        }
+        return response;
+      } finally {
+        context.signal.removeEventListener('abort', onAbort);
       }
-      if (!isResponse(response))
-        throw new TypeError(
-          `createFetch: 'fetch' must resolve with a Response, got ${describe(response)}`,
-        );
-      records.set(response, record);
-      if (context.signal.aborted) {
-        // Too late: the attempt already ended (timeout, deadline, cancellation).
-        await discard(response);
-        throw context.signal.reason;
-      }
-      if (retriable && config.isRetriableStatus(response)) {
-        lastStatusError = new HttpStatusError(response, attempt);
-        throw lastStatusError;
-      }
-      return response;
     };
 
     const backoff = retriable ? retrying : once;

@@ -3,6 +3,8 @@
  * the error it throws, with an injected `fetch`. Real loopback servers are in
  * test/integration/fetch.test.ts.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
@@ -544,5 +546,30 @@ describe('on a fake clock', () => {
     // The 503's body was released when it was retried, so it is reported as an error.
     expect(error).toBeInstanceOf(HttpStatusError);
     expect(error).toMatchObject({ status: 503, attempt: 1 });
+  });
+});
+
+describe('memory', () => {
+  it('keeps no request alive once its response is dropped (no cycle through the signal)', async () => {
+    // A forced GC in this worker: the flag, then V8's gc() from a fresh context.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const requests: WeakRef<Request>[] = [];
+    const http = createFetch({
+      attemptTimeout: 1_000,
+      maxTries: 2,
+      fetch: async (request) => {
+        requests.push(new WeakRef(request));
+        return new Response('ok');
+      },
+    });
+    for (let i = 0; i < 50; i++) await (await http('http://memory.invalid/')).text();
+    // Finalization runs between turns: let it, and collect again.
+    for (let round = 0; round < 5; round++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const alive = requests.filter((ref) => ref.deref() !== undefined).length;
+    expect(alive).toBeLessThanOrEqual(1);
   });
 });
