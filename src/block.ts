@@ -87,7 +87,7 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
   private begun = false;
 
   constructor(
-    private readonly core: Core,
+    core: Core,
     link: SignalLink | undefined,
     private readonly parent: AttemptLike | undefined,
   ) {
