@@ -129,6 +129,14 @@ export function callInAttempt(
     : Reflect.apply(fn, thisArg, args);
 }
 
+/** What drive() is handed: an attempt's promise to await, or how the execution ended. */
+type RelayStep =
+  | { readonly attempt: Attempt; readonly value: unknown }
+  | { readonly ok: boolean; readonly value: unknown };
+
+/** What drive()'s race settles with when its attempt ended before its promise did. */
+const ENDED: unique symbol = Symbol('attempt ended');
+
 /** The scope is dropped with the execution: no destroy hook to emit. */
 const SCOPE_OPTIONS = { requireManualDestroy: true } as const;
 
@@ -206,6 +214,12 @@ export class Execution implements TimerNode, AttemptOwner {
   /** The breaker's pass for the running attempt, until the attempt's outcome is recorded. */
   private pass: BreakerPass | undefined = undefined;
   private stopWaiting: (() => void) | undefined = undefined;
+  /** From the first retry on, attempts are observed by drive() (see relay). */
+  private relaying = false;
+  private relayQueue: RelayStep | undefined = undefined;
+  private relayNext: ((step: RelayStep) => void) | undefined = undefined;
+  /** Ends drive()'s race for the running attempt. */
+  private endRunning: ((ended: typeof ENDED) => void) | undefined = undefined;
   /** The attempt whose verdict was left to the enclosing attempt's timer (see handoff.ts). */
   private handedOff: Attempt | undefined = undefined;
   /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
@@ -319,11 +333,71 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** Waits for how `value`, what `fn` returned for `attempt`, settles. */
   follow(attempt: Attempt, value: unknown): void {
+    // A retry's promise is awaited by the relay (see drive), so that an error it throws keeps the
+    // caller's async frames; the first attempt, the happy path, is observed directly.
+    // (Any object goes: reading `then` here could throw; the race reads it as `await` would.)
+    if (
+      attempt.attempt > 1 &&
+      ((typeof value === 'object' && value !== null) || typeof value === 'function')
+    )
+      return this.relay({ attempt, value });
     settleWith(
       value,
       (result) => this.onFulfilled(attempt, result),
       (error) => this.onRejected(attempt, error),
     );
+  }
+
+  // ── The relay: retries awaited on one async loop ──────────────────────────────────────────
+  //
+  // V8 links the stack of an error thrown after an await to the async functions awaiting it, one
+  // promise at a time, as long as each promise has a single reaction that is an await (or a
+  // builtin resolving function). From the first retry on, the execution's own promise follows
+  // drive(), and drive() awaits each attempt (raced against its end), so an error thrown by a
+  // retry shows the caller of execute(), as p-retry's do. It costs an async loop and a race per
+  // retry, and nothing on the happy path.
+
+  /** Hands an attempt (or how the execution ended) to drive(), starting it the first time. */
+  private relay(step: RelayStep): void {
+    if (this.relayNext === undefined && this.relayQueue === undefined && !this.relaying) {
+      this.relaying = true;
+      this.relayQueue = step;
+      // From now on the execution's promise settles as drive() does (see conclude).
+      this.resolve(this.drive());
+      return;
+    }
+    const wake = this.relayNext;
+    this.relayNext = undefined;
+    if (wake !== undefined) wake(step);
+    else this.relayQueue = step;
+  }
+
+  private async drive(): Promise<unknown> {
+    for (;;) {
+      let step = this.relayQueue;
+      this.relayQueue = undefined;
+      step ??= await new Promise<RelayStep>((resolve) => {
+        this.relayNext = resolve;
+      });
+      if (!('attempt' in step)) {
+        if (step.ok) return step.value;
+        throw step.value;
+      }
+      const { attempt, value } = step;
+      const end = new Promise<typeof ENDED>((resolve) => {
+        this.endRunning = resolve;
+      });
+      let result: unknown;
+      try {
+        result = await Promise.race([value, end]);
+      } catch (error) {
+        this.onRejected(attempt, error);
+        continue;
+      }
+      if (result !== ENDED) this.onFulfilled(attempt, result);
+      // Abandoned (timed out, cut, cancelled): a value that comes later is a late result.
+      else settleWith(value, (late) => this.onFulfilled(attempt, late), noop);
+    }
   }
 
   /** An open breaker refused the attempt: reject (`'fail'`) or wait until it may pass (`'wait'`). */
@@ -709,7 +783,8 @@ export class Execution implements TimerNode, AttemptOwner {
   private conclude(how: Settlement, ok: boolean, value: unknown): void {
     this.phase = Phase.Settled;
     countSettlement(this.core.stats, how);
-    if (ok) this.resolve(value);
+    if (this.relaying) this.relay({ ok, value });
+    else if (ok) this.resolve(value);
     else this.reject(value);
   }
 
@@ -781,6 +856,12 @@ export class Execution implements TimerNode, AttemptOwner {
 
   private endAttempt(attempt: Attempt, end: AttemptEnd, at: number): void {
     attempt.finished = true;
+    // The relay's race for this attempt ends too, however it ended.
+    const endRunning = this.endRunning;
+    if (endRunning !== undefined) {
+      this.endRunning = undefined;
+      endRunning(ENDED);
+    }
     // Children that left their verdict to this attempt get it back, unless an abort follows at
     // once (in the same call stack) and cancels them.
     if (attempt.handoffs !== undefined) nextMicrotask(() => attempt.resumeHandoffs());

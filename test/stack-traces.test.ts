@@ -35,4 +35,16 @@ describe('stack traces after a retry', () => {
     expect(again.message).toBe('from a later attempt');
     expect(again.stack).toMatch(/at (async )?theCallerOfExecute/);
   });
+
+  it.each([
+    ['an attempt timeout', { attemptTimeout: 1000 }],
+    ['a deadline', { deadline: 5000 }],
+    ['a hook between attempts', { onRetry: () => {} }],
+    ['a signal', { signal: new AbortController().signal }],
+  ] as const)('with %s, an error from a later attempt shows the caller too', async (_, extra) => {
+    const backoff = new Backoff({ retryAll: true, maxTries: 3, ...extra });
+    const error = (await theCallerOfExecute(backoff).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe('from a later attempt');
+    expect(error.stack).toMatch(/at (async )?theCallerOfExecute/);
+  });
 });
