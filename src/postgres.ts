@@ -53,8 +53,17 @@ export interface PgPoolClient {
 
 /** A pool, structurally (pg's `Pool`). */
 export interface PgPool {
-  /** Checks a client out of the pool. */
-  connect(): Promise<PgPoolClient>;
+  /**
+   * Checks a client out of the pool. pg's callback form is what the adapter calls (see
+   * `checkout`); a pool that ignores the callback and returns a promise works too.
+   */
+  connect(
+    callback: (
+      error: Error | undefined | null,
+      client: PgPoolClient | undefined,
+      done?: unknown,
+    ) => void,
+  ): unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,40 +277,66 @@ class Session {
   }
 }
 
-/** `pool.connect()` under `signal`: an abort wins at once; a client that arrives later is released unused. */
+/**
+ * `pool.connect()` under `signal`: an abort wins at once; a client that arrives later is released
+ * unused.
+ *
+ * pg's callback form is used where the pool has one: its callback runs in the same turn as the
+ * ReadyForQuery that completed the connection, so our `'error'` listener is on the client before
+ * the rest of that socket read is parsed. Through the promise form the listener would come a
+ * microtask later, and an ErrorResponse in the same read (57P01 from a backend terminated as it
+ * started) would be an `'error'` event nobody listens to: an uncaught exception.
+ */
 function checkout(pool: PgPool, signal: AbortSignal | undefined): Promise<Session> {
   if (signal?.aborted) return Promise.reject(signal.reason);
-  let connecting: Promise<PgPoolClient>;
-  try {
-    connecting = Promise.resolve(pool.connect());
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  if (signal === undefined) return connecting.then((client) => new Session(client));
   return new Promise<Session>((resolve, reject) => {
     let settled = false;
     const onAbort = () => {
       settled = true;
-      reject(signal.reason);
+      reject(signal!.reason);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    connecting.then(
-      (client) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) client.release();
-        else {
-          settled = true;
-          resolve(new Session(client));
-        }
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) return; // the attempt already ended with the abort
-        settled = true;
-        reject(error);
-      },
-    );
+    const arrived = (client: PgPoolClient) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (settled) return client.release();
+      settled = true;
+      resolve(new Session(client));
+    };
+    const failed = (error: unknown) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (settled) return; // the attempt already ended with the abort
+      settled = true;
+      reject(error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // A pool may answer through the callback, the promise, or (a wrapper) both: the first wins.
+    let answered = false;
+    const answer = (error: unknown, client: PgPoolClient | undefined) => {
+      if (answered) return;
+      answered = true;
+      if (error != null || client === undefined)
+        failed(error ?? new Error('pool.connect() gave no client'));
+      else arrived(client);
+    };
+    let returned: unknown;
+    try {
+      returned = pool.connect((error, client) => answer(error, client));
+    } catch (error) {
+      return answer(error, undefined);
+    }
+    if (isPromiseLike(returned))
+      returned.then(
+        (client) => answer(undefined, client as PgPoolClient),
+        (error: unknown) => answer(error ?? new Error('pool.connect() failed'), undefined),
+      );
   });
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 const QUERY_CANCELED = '57014';

@@ -353,6 +353,36 @@ describe('query', () => {
     await nextMacrotask();
   });
 
+  it("pg's callback form: an 'error' in the same turn as the checkout is already ours (no uncaught 'error' event)", async () => {
+    // As pg-pool does: the callback runs inside the socket read that completed the connection,
+    // and an ErrorResponse later in that read is emitted before any microtask runs.
+    const terminated = pgError('57P01', 'terminating connection due to administrator command');
+    const callbackPool = {
+      connect(callback: (error: Error | undefined, client: FakeClient | undefined) => void): void {
+        const client = pool.make();
+        callback(undefined, client);
+        expect(client.listenerCount('error')).toBe(1);
+        client.emit('error', terminated);
+      },
+    };
+    const outcome = query(callbackPool, 'SELECT 1').catch((error: unknown) => error);
+    expect(await outcome).toBe(terminated);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    expect(pool.clients[0]!.statements).toEqual([]);
+  });
+
+  it('a pool that answers through both the callback and a promise is taken once', async () => {
+    const client = pool.make();
+    const both = {
+      connect(callback: (error: undefined, client: FakeClient) => void) {
+        callback(undefined, client);
+        return Promise.resolve(client);
+      },
+    };
+    expect((await query(both, 'SELECT 1')).command).toBe('SELECT');
+    expect(client.released).toEqual([undefined]);
+  });
+
   it("the server's statement timeout at the attempt's end rejects with the attempt's own error", async () => {
     pool.handler = (text) =>
       text === 'SELECT pg_sleep(1)'
