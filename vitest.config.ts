@@ -22,5 +22,14 @@ export default defineConfig({
     exclude: ['test/integration/**', 'node_modules/**'],
     // A test that leaves a rejection unhandled fails the run.
     dangerouslyIgnoreUnhandledErrors: false,
+    // `npm run test:coverage` (and .ci/run): v8 coverage of src/, failing under 95% of lines or
+    // branches. The integration suite is not counted: the gate is what the unit tests prove.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      reporter: ['text-summary', 'text', 'json-summary'],
+      reportsDirectory: 'coverage',
+      thresholds: { lines: 95, branches: 95 },
+    },
   },
 });
