@@ -365,8 +365,8 @@ export type RerunOptions = Omit<MapOptions, 'settled' | 'stopOnError'>;
  * carry their `item` and `index`, so nothing else needs to be kept.
  *
  * @returns the outcomes, in the order given, with the failed entries run again.
- * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes, or for
- * bad options; the batch's own failures are outcomes, as in `settled` mode.
+ * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes or `fn` is
+ * not a function, a TypeError or RangeError for bad options (as `map`'s, named `rerunFailed`); the batch's own failures are outcomes, as in `settled` mode.
  *
  * @example
  * ```ts
