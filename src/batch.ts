@@ -78,23 +78,23 @@ export function runBatch<T, R>(
   items: Iterable<T> | AsyncIterable<T>,
   fn: (item: T, index: number) => R | PromiseLike<R>,
   options?: MapOptions,
+  /** The name errors start with: `rerunFailed` passes its own. */
+  where = 'Backoff.map',
 ): Promise<R[] | BatchOutcome<R, T>[]> {
   if (options === undefined) options = {};
   else
     try {
-      checkOptions('Backoff.map', options, MAP_OPTIONS);
+      checkOptions(where, options, MAP_OPTIONS);
     } catch (error) {
       return Promise.reject(error);
     }
   if (typeof fn !== 'function')
-    return Promise.reject(
-      new TypeError(`Backoff.map: 'fn' must be a function, got ${describe(fn)}`),
-    );
-  const concurrency = options.concurrency ?? 10;
+    return Promise.reject(new TypeError(`${where}: 'fn' must be a function, got ${describe(fn)}`));
+  const concurrency = options.concurrency === undefined ? 10 : options.concurrency;
   if (typeof concurrency !== 'number')
     return Promise.reject(
       new TypeError(
-        `Backoff.map: 'concurrency' must be an integer >= 1, got ${describe(concurrency)}`,
+        `${where}: 'concurrency' must be an integer >= 1, got ${describe(concurrency)}`,
       ),
     );
   if (
@@ -103,24 +103,24 @@ export function runBatch<T, R>(
   )
     return Promise.reject(
       new RangeError(
-        `Backoff.map: 'concurrency' must be an integer >= 1, got ${describe(concurrency)}`,
+        `${where}: 'concurrency' must be an integer >= 1, got ${describe(concurrency)}`,
       ),
     );
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal))
     return Promise.reject(
-      new TypeError(`Backoff.map: 'signal' must be an AbortSignal, got ${describe(signal)}`),
+      new TypeError(`${where}: 'signal' must be an AbortSignal, got ${describe(signal)}`),
     );
   const onProgress = options.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     return Promise.reject(
-      new TypeError(`Backoff.map: 'onProgress' must be a function, got ${describe(onProgress)}`),
+      new TypeError(`${where}: 'onProgress' must be a function, got ${describe(onProgress)}`),
     );
   for (const key of ['settled', 'stopOnError'] as const) {
     const value = options[key];
     if (value !== undefined && typeof value !== 'boolean')
       return Promise.reject(
-        new TypeError(`Backoff.map: '${key}' must be a boolean, got ${describe(value)}`),
+        new TypeError(`${where}: '${key}' must be a boolean, got ${describe(value)}`),
       );
   }
   const settled = options.settled === true;
@@ -140,7 +140,7 @@ export function runBatch<T, R>(
   } else
     return Promise.reject(
       new TypeError(
-        `Backoff.map: 'items' must be an iterable or async iterable, got ${describe(items)}`,
+        `${where}: 'items' must be an iterable or async iterable, got ${describe(items)}`,
       ),
     );
 
@@ -365,8 +365,8 @@ export type RerunOptions = Omit<MapOptions, 'settled' | 'stopOnError'>;
  * carry their `item` and `index`, so nothing else needs to be kept.
  *
  * @returns the outcomes, in the order given, with the failed entries run again.
- * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes, or for
- * bad options; the batch's own failures are outcomes, as in `settled` mode.
+ * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes or `fn` is
+ * not a function, a TypeError or RangeError for bad options (as `map`'s, named `rerunFailed`); the batch's own failures are outcomes, as in `settled` mode.
  *
  * @example
  * ```ts
@@ -402,6 +402,11 @@ export function rerunFailed<T, R>(
       );
     if (status === 'rejected') failedAt.push(i);
   }
+  // Checked here: with no failed outcome, runBatch would never call it.
+  if (typeof fn !== 'function')
+    return Promise.reject(
+      new TypeError(`rerunFailed: 'fn' must be a function, got ${describe(fn)}`),
+    );
   if (options !== undefined)
     try {
       checkOptions('rerunFailed', options, ['concurrency', 'signal', 'onProgress']);
@@ -413,6 +418,7 @@ export function rerunFailed<T, R>(
     failedAt.map((i) => outcomes[i]!),
     (outcome) => fn(outcome.item, outcome.index),
     { ...options, settled: true },
+    'rerunFailed',
   ) as Promise<BatchOutcome<R, BatchOutcome<R, T>>[]>;
   return rerun.then((again) => {
     const merged = outcomes.slice();

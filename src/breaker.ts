@@ -218,7 +218,7 @@ class CircuitBreakerImpl implements CountingCircuitBreaker {
   #released = 0;
 
   constructor(options: CircuitBreakerOptions) {
-    const whenOpen = options.whenOpen ?? 'fail';
+    const whenOpen = options.whenOpen === undefined ? 'fail' : options.whenOpen;
     if (whenOpen !== 'fail' && whenOpen !== 'wait')
       throw new TypeError(
         `${WHERE}: 'whenOpen' must be 'fail' or 'wait', got ${describe(whenOpen)}`,

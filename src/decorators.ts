@@ -4,7 +4,7 @@
  * `experimentalDecorators` method decorator (NestJS and friends).
  */
 import { type Backoff, backoffFor } from './backoff.js';
-import type { BackoffOptions } from './options.js';
+import { type BackoffOptions, KNOWN } from './options.js';
 import type { ErrorClass } from './types.js';
 import { checkCount, describe } from './validate.js';
 
@@ -53,6 +53,20 @@ function isPlainOptions(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const prototype = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * Throws when `value`, an object that is not plain options, inherits one of the option names: an
+ * `Object.create(defaults)` meant as options, whose option a copy would drop. The message names
+ * it, as `new Backoff` would; any other object is left to the caller's own message.
+ */
+function checkInherited(where: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  for (const key in value)
+    if (!Object.hasOwn(value, key) && KNOWN.includes(key))
+      throw new TypeError(
+        `${where}: option '${key}' is inherited from a prototype; pass options as own properties`,
+      );
 }
 
 function makeDecorator<TResult>(
@@ -116,6 +130,7 @@ export function asyncbackoff<TResult = unknown>(
 export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
   if (args.length === 1 && isPlainOptions(args[0]))
     return makeDecorator(backoffFor('asyncbackoff', args[0] as BackoffOptions), 'asyncbackoff');
+  if (args.length === 1) checkInherited('asyncbackoff', args[0]);
   if (args.length < 2)
     throw new TypeError(
       `asyncbackoff: expected (attemptTimeout, deadline, pause?, ...exceptions, options?) or one options object, got ${args.length} argument(s)`,
@@ -131,7 +146,7 @@ export function asyncbackoff(...args: unknown[]): BackoffDecorator<unknown> {
         throw new TypeError(
           `asyncbackoff: '${key}' is given positionally; it cannot also be in the trailing options`,
         );
-  }
+  } else checkInherited('asyncbackoff', last);
   rest.forEach((klass, index) => {
     if (typeof klass !== 'function')
       throw new TypeError(
@@ -165,6 +180,7 @@ export function asyncretry<TResult = unknown>(
   options: RetryOptions<TResult> = {},
 ): BackoffDecorator<TResult> {
   checkCount('asyncretry', 'maxTries', maxTries, { min: 1, limit: false });
+  checkInherited('asyncretry', options);
   if (!isPlainOptions(options))
     throw new TypeError(`asyncretry: options must be a plain object, got ${describe(options)}`);
   if ('maxTries' in options)
@@ -175,7 +191,9 @@ export function asyncretry<TResult = unknown>(
   for (const key of Object.getOwnPropertyNames(options))
     copy[key] = (options as Record<string, unknown>)[key];
   // Without exceptions or retryOn, asyncretry retries every thrown value (aiomisc's default).
-  copy.retryAll = options.retryAll ?? (options.exceptions === undefined && options.retryOn == null);
+  // Only an absent retryAll takes the default: a null one is refused by the Backoff's check.
+  if (options.retryAll === undefined)
+    copy.retryAll = options.exceptions === undefined && options.retryOn == null;
   copy.maxTries = maxTries;
   return makeDecorator(
     backoffFor<TResult>('asyncretry', copy as BackoffOptions<TResult>),

@@ -309,7 +309,7 @@ export function exponential(options: ExponentialOptions): DelayStrategy {
   const who = 'exponential';
   checkOptions(who, options, ['initial', 'factor', 'max', 'jitter']);
   const initial = checkTime(who, 'initial', options.initial);
-  const factor = options.factor ?? 2;
+  const factor = options.factor === undefined ? 2 : options.factor;
   if (typeof factor !== 'number')
     throw new TypeError(`${who}: 'factor' must be a number, got ${describe(factor)}`);
   if (!(factor >= 1) || factor === Number.POSITIVE_INFINITY)

@@ -13,7 +13,7 @@ import { currentAttempt } from './attempt.js';
 import { Backoff, backoffFor, deriveBackoff } from './backoff.js';
 import { exponential } from './delays.js';
 import { AttemptTimeoutError } from './errors.js';
-import type { BackoffOptions } from './options.js';
+import { type BackoffOptions, KNOWN, METHOD_NAME_OPTIONS } from './options.js';
 import { parseRetryAfter } from './pushback.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
 import { checkOptions, describe } from './validate.js';
@@ -279,6 +279,9 @@ const FETCH_KEYS = new Set<string>([
   'fetch',
 ]);
 
+/** What the options form takes: the `Backoff` options and the fetch options. */
+const CREATE_FETCH_KEYS = new Set<string>([...KNOWN, ...FETCH_KEYS]);
+
 /** Errors the underlying fetch rejected with on its own (network failures), by identity. */
 const networkErrors = new WeakSet<object>();
 
@@ -367,12 +370,17 @@ interface FetchConfig {
 }
 
 function normalizeFetchOptions(options: FetchOptions): FetchConfig {
-  const statuses = options.statuses ?? DEFAULT_STATUSES;
+  // Only undefined takes a default (here and for `methods`): a null is refused as a wrong type.
+  const statuses = options.statuses === undefined ? DEFAULT_STATUSES : options.statuses;
   let isRetriableStatus: (response: Response) => boolean;
   if (typeof statuses === 'function') isRetriableStatus = statuses;
   else if (Array.isArray(statuses)) {
     statuses.forEach((status: unknown, index) => {
-      if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
+      if (typeof status !== 'number')
+        throw new TypeError(
+          `createFetch: 'statuses[${index}]' must be an HTTP status (an integer from 100 to 599), got ${describe(status)}`,
+        );
+      if (!Number.isInteger(status) || status < 100 || status > 599)
         throw new RangeError(
           `createFetch: 'statuses[${index}]' must be an HTTP status (an integer from 100 to 599), got ${describe(status)}`,
         );
@@ -384,7 +392,7 @@ function normalizeFetchOptions(options: FetchOptions): FetchConfig {
       `createFetch: 'statuses' must be an array of HTTP statuses or a function, got ${describe(statuses)}`,
     );
 
-  const methods = options.methods ?? DEFAULT_METHODS;
+  const methods = options.methods === undefined ? DEFAULT_METHODS : options.methods;
   if (!Array.isArray(methods))
     throw new TypeError(
       `createFetch: 'methods' must be an array of method names, got ${describe(methods)}`,
@@ -539,10 +547,13 @@ export function createFetch(
       throw new TypeError(
         `createFetch: expected a Backoff or an options object, got ${describe(first)}`,
       );
+    const given = (first ?? {}) as Record<string, unknown>;
+    // Checked here, before the split: a copy would drop an inherited or non-enumerable key unseen.
+    checkOptions('createFetch', given, CREATE_FETCH_KEYS);
     const backoffOptions: Record<string, unknown> = {};
     const httpOptions: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(first ?? {}))
-      (FETCH_KEYS.has(key) ? httpOptions : backoffOptions)[key] = value;
+    for (const key of Object.getOwnPropertyNames(given))
+      (FETCH_KEYS.has(key) ? httpOptions : backoffOptions)[key] = given[key];
     if (backoffOptions.maxTries === undefined) backoffOptions.maxTries = 3;
     if (backoffOptions.pause === undefined)
       backoffOptions.pause = exponential({ initial: 100, max: 5_000, jitter: 'full' });
@@ -552,10 +563,10 @@ export function createFetch(
   }
   const config = normalizeFetchOptions(fetchOptions);
   const policy = base.core.policy;
-  for (const name of ['policy', 'onRetry', 'afterFailure', 'onGiveup', 'onSuccess'] as const)
+  for (const name of METHOD_NAME_OPTIONS)
     if (typeof policy[name] === 'string')
       throw new TypeError(
-        `createFetch: the backoff's '${name}' names a method ('${policy[name]}'); method names only work on decorated methods`,
+        `createFetch: the backoff's '${name}' names a method, got ${describe(policy[name])}; method names only work on decorated methods`,
       );
   if (!policy.context)
     throw new TypeError(

@@ -195,7 +195,8 @@ export interface Policy {
   readonly context: boolean;
 }
 
-const KNOWN: readonly string[] = [
+/** @internal The option names of {@link BackoffOptions} (`createFetch` and the decorators check against them too). */
+export const KNOWN: readonly string[] = [
   'attemptTimeout',
   'deadline',
   'pause',
@@ -220,6 +221,15 @@ const KNOWN: readonly string[] = [
   'maxRetryAfter',
   'context',
 ];
+
+/** @internal The options that may name a method of `this`, which only a decorated method has. */
+export const METHOD_NAME_OPTIONS = [
+  'policy',
+  'onRetry',
+  'afterFailure',
+  'onGiveup',
+  'onSuccess',
+] as const;
 
 const BUDGET_METHODS = ['recordFailure', 'tryAcquire', 'recordSuccess'] as const;
 const BREAKER_METHODS = [
@@ -267,7 +277,8 @@ export function normalizeOptions(
     pause = checkOptionTime(where, 'pause', rawPause, { allowZero: true, limit: false });
   else if (rawPause !== undefined) strategy = resolveDelay(rawPause, where);
 
-  const rawExceptions = options.exceptions ?? [];
+  // Only undefined means "none": `null` is refused like any other non-array.
+  const rawExceptions = options.exceptions === undefined ? [] : options.exceptions;
   if (!Array.isArray(rawExceptions))
     throw new TypeError(
       `${where}: 'exceptions' must be an array of error classes, got ${describe(rawExceptions)}`,

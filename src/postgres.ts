@@ -374,6 +374,22 @@ async function ourTimeout(error: unknown, signal: AbortSignal | undefined): Prom
 }
 const OUR_TIMEOUT_SLACK = 5;
 
+/**
+ * Checks an options object as the core's `checkOptions` does (the adapters import only the public
+ * API): an object, naming only `known` keys as own properties, non-enumerable ones included.
+ */
+function checkOptionKeys(where: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`${where}: options must be an object, got ${describeValue(options)}`);
+  for (const key of Object.getOwnPropertyNames(options))
+    if (!known.includes(key)) throw new TypeError(`${where}: unknown option '${key}'`);
+  for (const key in options)
+    if (!Object.hasOwn(options, key))
+      throw new TypeError(
+        `${where}: option '${key}' is inherited from a prototype; pass options as own properties`,
+      );
+}
+
 function checkPool(where: string, pool: unknown): asserts pool is PgPool {
   if (typeof pool !== 'object' || pool === null || typeof (pool as PgPool).connect !== 'function')
     throw new TypeError(
@@ -391,8 +407,10 @@ function checkStatement(where: string, text: unknown, values: unknown): void {
 /** The core's `describe`, kept local: the adapters import only the public API. */
 function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}' (a string)`;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
-    return `${String(value)}${typeof value === 'number' ? '' : ` (a ${typeof value})`}`;
+  // String(-0) is '0': show the -0 that was given.
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'boolean' || typeof value === 'bigint')
+    return `${String(value)} (a ${typeof value})`;
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
@@ -571,11 +589,7 @@ export async function transaction<R>(
     throw new TypeError(`transaction: 'fn' must be a function, got ${describeValue(fn)}`);
   let begin = 'BEGIN';
   if (options !== undefined) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options))
-      throw new TypeError(`transaction: options must be an object, got ${describeValue(options)}`);
-    for (const key of Object.keys(options))
-      if (!TRANSACTION_KEYS.includes(key))
-        throw new TypeError(`transaction: unknown option '${key}'`);
+    checkOptionKeys('transaction', options, TRANSACTION_KEYS);
     const { isolation, readOnly } = options;
     if (isolation !== undefined) {
       if (!Object.hasOwn(ISOLATION, isolation))
@@ -767,10 +781,7 @@ export function advisoryLock(
     );
   let checkEvery: number | null = 2_000;
   if (options !== undefined) {
-    if (typeof options !== 'object' || options === null || Array.isArray(options))
-      throw new TypeError(`advisoryLock: options must be an object, got ${describeValue(options)}`);
-    for (const name of Object.keys(options))
-      if (name !== 'checkEvery') throw new TypeError(`advisoryLock: unknown option '${name}'`);
+    checkOptionKeys('advisoryLock', options, ['checkEvery']);
     const given = options.checkEvery;
     if (given === null) checkEvery = null;
     else if (given !== undefined) {

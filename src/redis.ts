@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { isTransientNetworkError, type Lock } from 'asyncbackoff';
 // Pure helpers, bundled into this entry; everything with state comes from the core package.
-import { describe, MAX_TIMER_MS } from './validate.js';
+import { checkOptions, describe, MAX_TIMER_MS } from './validate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Client shapes
@@ -226,10 +226,8 @@ export function redisLock(
     );
   if (typeof key !== 'string' || key.length === 0)
     throw new TypeError(`redisLock: 'key' must be a non-empty string, got ${describe(key)}`);
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(`redisLock: options must be an object, got ${describe(options)}`);
-  for (const name of Object.keys(options))
-    if (name !== 'ttl') throw new TypeError(`redisLock: unknown option '${name}'`);
+  // Non-enumerable and inherited keys too: an inherited ttl would be read, an unknown one ignored.
+  checkOptions('redisLock', options, ['ttl']);
   const ttl: unknown = options.ttl;
   if (typeof ttl !== 'number')
     throw new TypeError(`redisLock: 'ttl' must be a number of milliseconds, got ${describe(ttl)}`);

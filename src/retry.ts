@@ -3,7 +3,7 @@
  * TypeScript infers `retryIf`'s parameter and the hooks' result type from what `fn` returns.
  */
 import { type Backoff, backoffFor } from './backoff.js';
-import type { BackoffOptions } from './options.js';
+import { type BackoffOptions, METHOD_NAME_OPTIONS } from './options.js';
 import { describe } from './validate.js';
 
 /**
@@ -13,7 +13,8 @@ import { describe } from './validate.js';
  * For calls made often, build one `Backoff` and share it: its options are validated once, and its
  * statistics, timers and signal links are shared by every call.
  *
- * @throws TypeError or RangeError (rejects) for invalid options, as `new Backoff` does.
+ * @throws TypeError or RangeError (rejects) for invalid options, as `new Backoff` does, and a
+ *   TypeError for a hook or policy given as a method name (`fn` is called without a `this`).
  * @example
  * ```ts
  * // The polling decorator from the seeds: poll until the task leaves 'run', at most 10 tries.
@@ -36,5 +37,14 @@ export function retry<R>(
   } catch (error) {
     return Promise.reject(error);
   }
+  // A method name would fail only when the hook is due (after fn ran): refuse it now.
+  const policy = backoff.core.policy;
+  for (const name of METHOD_NAME_OPTIONS)
+    if (typeof policy[name] === 'string')
+      return Promise.reject(
+        new TypeError(
+          `retry: '${name}' names a method, got ${describe(policy[name])}; method names only work on decorated methods`,
+        ),
+      );
   return backoff.execute(fn);
 }

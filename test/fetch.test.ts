@@ -109,7 +109,7 @@ describe('createFetch options', () => {
 
   it('rejects a Backoff whose hooks are method names', () => {
     expect(() => createFetch(new Backoff({ onRetry: 'log' }))).toThrow(
-      "the backoff's 'onRetry' names a method ('log')",
+      "the backoff's 'onRetry' names a method, got 'log' (a string)",
     );
   });
 
