@@ -169,7 +169,9 @@ export type RetryOptions<TResult = unknown> = Omit<BackoffOptions<TResult>, 'max
  * thrown value unless `exceptions` is given — narrow it for functions called hundreds of times a
  * second, or a failing dependency gets `maxTries` times the load.
  *
- * @throws RangeError when `maxTries` is not an integer >= 1; TypeError for wrong option types.
+ * @throws RangeError when `maxTries` is not a finite integer >= 1 (`Infinity` too: with no time
+ *   limit it would retry forever; use `new Backoff({ maxTries: Infinity, deadline })`); TypeError
+ *   for wrong option types.
  * @example
  * ```ts
  * const getClusterLock = asyncretry(3, { exceptions: [LockBusyError], pause: 100 })(acquireLock);
