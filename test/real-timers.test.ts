@@ -21,11 +21,16 @@ const EARLY = 2;
 
 const hang = (): Promise<never> => new Promise<never>(() => {});
 
-/** Awaits a promise expected to reject; returns the error and the elapsed real time. */
-async function timeRejection(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+/**
+ * Starts `call` and awaits its rejection; returns the error and the elapsed real time, measured
+ * from before the call (a slow call must not make the bound look early).
+ */
+async function timeRejection(
+  call: () => Promise<unknown>,
+): Promise<{ error: unknown; ms: number }> {
   const start = performance.now();
   try {
-    await promise;
+    await call();
   } catch (error) {
     return { error, ms: performance.now() - start };
   }
@@ -40,7 +45,7 @@ describe('on real timers', () => {
   it('times out attempts that ignore their signal, retries, and rejects with the last AttemptTimeoutError', async () => {
     const backoff = new Backoff({ attemptTimeout: 20, maxTries: 3 });
     const contexts: AttemptContext[] = [];
-    const { error, ms } = await timeRejection(
+    const { error, ms } = await timeRejection(() =>
       backoff.execute(() => {
         contexts.push(currentAttempt()!);
         return hang();
@@ -59,7 +64,7 @@ describe('on real timers', () => {
   it('stops at the deadline: DeadlineExceededError when nothing failed, the last error otherwise', async () => {
     const quiet = new Backoff({ deadline: 100 });
     let signal: AbortSignal | undefined;
-    const first = await timeRejection(
+    const first = await timeRejection(() =>
       quiet.execute(() => {
         signal = currentAttempt()!.signal;
         return hang();
@@ -72,7 +77,7 @@ describe('on real timers', () => {
 
     const timingOut = new Backoff({ attemptTimeout: 20, deadline: 100 });
     let calls = 0;
-    const second = await timeRejection(
+    const second = await timeRejection(() =>
       timingOut.execute(() => {
         calls++;
         return hang();
@@ -88,7 +93,7 @@ describe('on real timers', () => {
   it('fails fast on real time: a pause that would cross the deadline is not slept', async () => {
     const failure = new Error('down');
     const backoff = new Backoff({ deadline: 5000, pause: 10_000, retryAll: true });
-    const { error, ms } = await timeRejection(
+    const { error, ms } = await timeRejection(() =>
       backoff.execute(() => new Promise<never>((_, reject) => setTimeout(reject, 20, failure))),
     );
     expect(error).toBe(failure);
@@ -120,7 +125,7 @@ describe('on real timers', () => {
       });
     });
     expect(currentAttempt()).toBeUndefined();
-    const { error } = await timeRejection(shared.execute(hang));
+    const { error } = await timeRejection(() => shared.execute(hang));
     releaseOuter?.();
     await outerDone;
     expect(error).toBeInstanceOf(AttemptTimeoutError);
@@ -138,15 +143,16 @@ describe('on real timers', () => {
     });
     const reason = new Error('shutdown');
     let attemptSignal: AbortSignal | undefined;
-    const pending = backoff.execute(() => {
-      attemptSignal = currentAttempt()!.signal;
-      // Aborted from outside by a real timer while the attempt runs.
-      setTimeout(() => controller.abort(reason), 30);
-      return new Promise<never>((_, reject) => {
-        attemptSignal!.addEventListener('abort', () => reject(attemptSignal!.reason));
-      });
-    });
-    const { error, ms } = await timeRejection(pending);
+    const { error, ms } = await timeRejection(() =>
+      backoff.execute(() => {
+        attemptSignal = currentAttempt()!.signal;
+        // Aborted from outside by a real timer while the attempt runs.
+        setTimeout(() => controller.abort(reason), 30);
+        return new Promise<never>((_, reject) => {
+          attemptSignal!.addEventListener('abort', () => reject(attemptSignal!.reason));
+        });
+      }),
+    );
     expect(error).toBe(reason);
     expect(attemptSignal!.reason).toBe(reason);
     expect(ms).toBeGreaterThanOrEqual(30 - EARLY);
@@ -249,7 +255,7 @@ describe('on real timers: nothing outlives the executions, nothing starves', () 
     const interval = setInterval(() => ticks++, 10);
     const reason = new Error('shutdown');
     setTimeout(() => shutdown.abort(reason), 20);
-    const { error, ms } = await timeRejection(
+    const { error, ms } = await timeRejection(() =>
       backoff.execute(() => {
         throw new Error('fails at once, no I/O');
       }),
