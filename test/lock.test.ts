@@ -580,9 +580,9 @@ describe('withLock: renewal', () => {
 
   it('declares the lease lost, with the error as cause, when renew throws synchronously', async () => {
     const thrown = new Error('client closed');
-    const lock: Lock<number> = {
+    const lock: Lock<Lease> = {
       ttl: 300,
-      acquire: async () => 1,
+      acquire: async () => ({ token: 1 }),
       release: async () => {},
       renew: () => {
         throw thrown;
