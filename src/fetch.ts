@@ -767,19 +767,19 @@ export function createFetch(
       // Out of tries or time (or pushback said stop): the last response is the answer.
       response = last.response;
     }
-    const record = records.get(response);
-    if (record !== undefined) {
-      try {
-        await reportResponse(config, record, response, false);
-      } catch (error) {
-        await discard(response);
-        throw error;
-      }
+    // Every response an attempt produced has its record (set in attemptFn before it is returned
+    // or thrown).
+    const record = records.get(response)!;
+    try {
+      await reportResponse(config, record, response, false);
+    } catch (error) {
+      await discard(response);
+      throw error;
     }
     if (config.throwOnStatus && !response.ok)
       throw response === lastStatusError?.response
         ? lastStatusError
-        : new HttpStatusError(response, record?.attempt ?? 1);
+        : new HttpStatusError(response, record.attempt);
     return response;
   };
 }

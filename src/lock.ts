@@ -193,8 +193,8 @@ class Renewal<L> {
     this.timer = startTimer(() => this.renew(), Math.max(0, due));
   }
 
+  /** Runs from the timer `schedule` armed, which `stop` clears: never after a stop. */
   private renew(): void {
-    if (this.stopped) return;
     const sentAt = now();
     const controller = new AbortController();
     this.inFlight = controller;
@@ -231,8 +231,8 @@ class Renewal<L> {
     );
   }
 
+  /** Called by the expiry timer (cleared by `stop`) or a renewal's answer (checked for a stop). */
   private lose(error: LockLostError): void {
-    if (this.stopped) return;
     this.stop(error);
     this.onLost(error);
   }

@@ -223,8 +223,8 @@ class Session {
         finish();
         reject(error);
       };
+      // Removed by finish(): it never runs after the statement settled.
       const onAbort = () => {
-        if (done) return;
         finish();
         if (cancel) this.abandon();
         reject(signal!.reason);

@@ -1024,6 +1024,18 @@ describe('Backoff.map (fake timers)', () => {
 
   describe('option validation', () => {
     const backoff = new Backoff();
+    it.each(['settled', 'stopOnError'])(
+      "refuses a non-boolean '%s' before pulling an item",
+      async (key) => {
+        const { state: source, items } = counted(range(3));
+        const fn = vi.fn((i: number) => i);
+        await expect(backoff.map(items, fn, { [key]: 'yes' } as never)).rejects.toThrow(
+          new TypeError(`Backoff.map: '${key}' must be a boolean, got 'yes' (a string)`),
+        );
+        expect(fn).not.toHaveBeenCalled();
+        expect(source.pulled).toBe(0);
+      },
+    );
     it.each([
       [0, RangeError],
       [1.5, RangeError],

@@ -344,6 +344,47 @@ describe('circuitBreaker: onReady', () => {
     expect(b).toHaveBeenCalledTimes(1);
   });
 
+  it('a waiter that throws something other than an Error is reported with a description of it', async () => {
+    const warnings: unknown[] = [];
+    const onWarning = (warning: unknown) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const breaker = circuitBreaker();
+      breaker.onReady(() => {
+        throw 'not an error';
+      });
+      await flush();
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          code: 'ASYNCBACKOFF_BREAKER_CALLBACK_FAILED',
+          message: "asyncbackoff: a circuit breaker callback threw: 'not an error' (a string)",
+        }),
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('counts a pass once: a second recordSuccess of the same pass is ignored', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 2 });
+    const pass = breaker.tryPass()!;
+    breaker.recordSuccess(pass);
+    breaker.recordSuccess(pass);
+    breaker.recordFailure(pass);
+    expect(breaker.stats).toMatchObject({ successes: 1, failures: 0, consecutiveFailures: 0 });
+  });
+
+  it('a success reported after the circuit opened does not close it nor reset the failure count', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 2 });
+    const early = breaker.tryPass()!;
+    fail(breaker, 2);
+    expect(breaker.state).toBe('open');
+    breaker.recordSuccess(early);
+    expect(breaker.state).toBe('open');
+    expect(breaker.stats).toMatchObject({ successes: 1, failures: 2, consecutiveFailures: 2 });
+  });
+
   it('a waiter that throws is reported as a warning and does not stop the others', async () => {
     const warnings: unknown[] = [];
     const onWarning = (warning: unknown) => warnings.push(warning);

@@ -431,6 +431,18 @@ describe('decorrelated jitter', () => {
 });
 
 describe('run-time checks of the context', () => {
+  it('rejects a context whose random is not a function', () => {
+    const error = thrown(() =>
+      exponential({ initial: 100, jitter: 'full' }).delay({
+        ...context(1),
+        random: undefined as never,
+      }),
+    );
+    expect(error).toEqual(
+      new TypeError('exponential: context.random must be a function, got undefined'),
+    );
+  });
+
   it('rejects a random source that leaves [0, 1)', () => {
     const error = thrown(() =>
       exponential({ initial: 100, jitter: 'full' }).delay(context(1, () => 1)),

@@ -3,6 +3,7 @@
  * the error it throws, with an injected `fetch`. Real loopback servers are in
  * test/integration/fetch.test.ts.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import FakeTimers from '@sinonjs/fake-timers';
@@ -256,6 +257,30 @@ describe('bodies', () => {
     expect(fetch).not.toHaveBeenCalled();
   });
 
+  it('rejects an async-iterable body on a retriable request, and replays it with bufferBody', async () => {
+    async function* chunks() {
+      yield new TextEncoder().encode('stream');
+      yield new TextEncoder().encode('ed');
+    }
+    const a = script(503, 200);
+    await expect(
+      createFetch({ ...fast, fetch: a.fetch })('http://x.test/', {
+        method: 'PUT',
+        body: chunks() as never,
+        duplex: 'half',
+      }),
+    ).rejects.toThrow(/request body is a one-shot stream.*bufferBody: true/);
+    expect(a.fetch).not.toHaveBeenCalled();
+
+    const b = script(503, 200);
+    const response = await createFetch({ ...fast, fetch: b.fetch, bufferBody: true })(
+      'http://x.test/',
+      { method: 'PUT', body: chunks() as never, duplex: 'half' },
+    );
+    expect(response.status).toBe(200);
+    expect(b.bodies).toEqual(['streamed', 'streamed']);
+  });
+
   it('accepts a one-shot body when only one try is allowed', async () => {
     const { fetch, bodies } = script(200);
     const body = new ReadableStream({
@@ -343,6 +368,21 @@ describe('per-attempt requests', () => {
     expect(requests.every((r) => r.signal instanceof AbortSignal)).toBe(true);
   });
 
+  it('sends the very request the function form returns when it is the one it was given', async () => {
+    const seen: Request[] = [];
+    const { fetch, requests } = script(200);
+    await createFetch({
+      ...fast,
+      fetch,
+      attempts: (_attempt, request) => {
+        seen.push(request);
+        return request;
+      },
+    })('http://x.test/');
+    expect(requests).toEqual(seen);
+    expect(requests[0]).toBe(seen[0]);
+  });
+
   it('rejects a function that returns something else', async () => {
     const { fetch } = script(200);
     await expect(
@@ -408,6 +448,142 @@ describe('hooks and results', () => {
     expect(fetch).toHaveBeenCalledTimes(1);
   });
 
+  it('names the origin and path of the response URL in the error, never its query or credentials', async () => {
+    const { fetch } = script(async () => {
+      const response = new Response('nope', { status: 404, statusText: 'Not Found' });
+      Object.defineProperty(response, 'url', {
+        value: 'https://user:secret@api.test/v1/items?token=abc',
+      });
+      return response;
+    });
+    const error = await createFetch({ ...fast, fetch, throwOnStatus: true })(
+      'https://api.test/v1/items?token=abc',
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe(
+      'HTTP 404 Not Found from https://api.test/v1/items (attempt 1)',
+    );
+  });
+
+  it("takes another fetch implementation's response (duck-typed), retrying its statuses", async () => {
+    const foreign = (status: number, url: string) => ({
+      status,
+      statusText: '',
+      ok: status < 300,
+      url,
+      headers: new Headers(),
+      body: null,
+      bodyUsed: false,
+    });
+    const { fetch } = script(
+      async () => foreign(503, 'not a url') as unknown as Response,
+      async () => foreign(418, 'not a url') as unknown as Response,
+    );
+    const error = await createFetch({ ...fast, fetch, throwOnStatus: true })(
+      'http://x.test/',
+    ).catch((e: unknown) => e);
+    expect(fetch).toHaveBeenCalledTimes(2);
+    // An unparsable URL is left out of the message.
+    expect(error).toMatchObject({ status: 418, attempt: 2, message: 'HTTP 418 (attempt 2)' });
+  });
+
+  it('rejects, without retrying, when the fetch resolves with something that is not a response', async () => {
+    const { fetch } = script(async () => ({ status: '200' }) as unknown as Response);
+    await expect(createFetch({ ...fast, fetch })('http://x.test/')).rejects.toThrow(
+      "createFetch: 'fetch' must resolve with a Response, got an object",
+    );
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('an onResponse that throws on the final response rejects the call and releases the body', async () => {
+    let cancelled = false;
+    const { fetch } = script(
+      async () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new TextEncoder().encode('data'));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+    );
+    const broken = new Error('logger down');
+    const http = createFetch({
+      ...fast,
+      fetch,
+      onResponse: () => {
+        throw broken;
+      },
+    });
+    await expect(http('http://x.test/')).rejects.toBe(broken);
+    expect(cancelled).toBe(true);
+  });
+
+  it('tells onResponse once about a Response object the fetch hands back on every attempt, and rejects with its HttpStatusError', async () => {
+    const cached = new Response(null, { status: 503 });
+    const { fetch } = script(async () => cached);
+    const events: boolean[] = [];
+    const error = await createFetch({
+      ...fast,
+      fetch,
+      onResponse: ({ willRetry }) => {
+        events.push(willRetry);
+      },
+    })('http://x.test/').catch((e: unknown) => e);
+    // Its body was released by the first retry, so it is not handed back: its HttpStatusError is.
+    expect(error).toMatchObject({ name: 'HttpStatusError', status: 503, attempt: 3 });
+    expect((error as HttpStatusError).response).toBe(cached);
+    expect(fetch).toHaveBeenCalledTimes(3);
+    expect(events).toEqual([true]);
+  });
+
+  it("an HttpStatusError a hook throws is retried like a status; onResponse hears only of the fetch's responses", async () => {
+    const { fetch } = script(200);
+    let released = false;
+    const upstream = new Response(
+      new ReadableStream({
+        pull(controller) {
+          controller.enqueue(new TextEncoder().encode('token service down'));
+        },
+        cancel() {
+          released = true;
+        },
+      }),
+      { status: 503 },
+    );
+    const events: string[] = [];
+    const response = await createFetch({
+      ...fast,
+      fetch,
+      onRequest: ({ attempt }) => {
+        if (attempt === 1) throw new HttpStatusError(upstream, 1);
+      },
+      onResponse: ({ attempt, response: r }) => {
+        events.push(`${attempt} ${r.status}`);
+      },
+    })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(events).toEqual(['2 200']);
+    // The upstream body is released before the pause, as for a retried status.
+    expect(released).toBe(true);
+  });
+
+  it('uses the global fetch, read at call time, when none is given', async () => {
+    const global = vi.fn(async () => new Response('from the global fetch'));
+    const http = createFetch({ ...fast });
+    vi.stubGlobal('fetch', global);
+    try {
+      const response = await http('http://x.test/');
+      expect(await response.text()).toBe('from the global fetch');
+      expect(global).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('rejects at once on an aborted caller signal, without calling fetch', async () => {
     const { fetch } = script(200);
     const reason = new Error('gone');
@@ -459,6 +635,42 @@ describe('through a shared Backoff', () => {
     expect(backoff.statistics.attempts).toBe(4);
   });
 
+  it("retries the responses the backoff's retryIf picks, releasing their bodies", async () => {
+    const { fetch } = script(202, 200);
+    const events: string[] = [];
+    const backoff = new Backoff<Response>({
+      ...fast,
+      maxTries: 3,
+      retryIf: (response) => response.status === 202,
+    });
+    const response = await createFetch(backoff, {
+      fetch,
+      onResponse: ({ attempt, response: r, willRetry }) => {
+        events.push(`${attempt} ${r.status} ${willRetry} ${r.bodyUsed}`);
+      },
+    })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(events).toEqual(['1 202 true false', '2 200 false false']);
+  });
+
+  it('retries a non-object the fetch throws when the backoff retries everything', async () => {
+    const { fetch } = script(async () => {
+      throw 'socket hang up';
+    }, 200);
+    const seen: unknown[] = [];
+    const backoff = new Backoff({
+      ...fast,
+      maxTries: 2,
+      retryAll: true,
+      onRetry: ({ error }) => {
+        seen.push(error);
+      },
+    });
+    const response = await createFetch(backoff, { fetch })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(seen).toEqual(['socket hang up']);
+  });
+
   it('stops on its instance signal', async () => {
     const controller = new AbortController();
     const backoff = new Backoff({ signal: controller.signal });
@@ -468,6 +680,48 @@ describe('through a shared Backoff', () => {
       return new Response('late');
     });
     await expect(createFetch(backoff, { fetch })('http://x.test/')).rejects.toThrow('shutdown');
+  });
+});
+
+describe('diagnostics channels', () => {
+  it('publishes each request, response and retry to its asyncbackoff:fetch channel', async () => {
+    const messages: string[] = [];
+    const onRequest = (message: unknown) => {
+      const { attempt, request } = message as { attempt: number; request: Request };
+      messages.push(`request ${attempt} ${request.url}`);
+    };
+    const onResponse = (message: unknown) => {
+      const { attempt, response, willRetry } = message as FetchResponseEvent;
+      messages.push(`response ${attempt} ${response.status} ${willRetry}`);
+    };
+    const onRetry = (message: unknown) => {
+      const { attempt, request, kind, response, delay } = message as {
+        attempt: number;
+        request: Request | undefined;
+        kind: string;
+        response: Response | undefined;
+        delay: number;
+      };
+      messages.push(`retry ${attempt} ${request?.url} ${kind} ${response?.status} ${delay}`);
+    };
+    diagnosticsChannel.subscribe('asyncbackoff:fetch:request', onRequest);
+    diagnosticsChannel.subscribe('asyncbackoff:fetch:response', onResponse);
+    diagnosticsChannel.subscribe('asyncbackoff:fetch:retry', onRetry);
+    try {
+      const { fetch } = script(503, 200);
+      await createFetch({ ...fast, fetch })('http://x.test/a');
+    } finally {
+      diagnosticsChannel.unsubscribe('asyncbackoff:fetch:request', onRequest);
+      diagnosticsChannel.unsubscribe('asyncbackoff:fetch:response', onResponse);
+      diagnosticsChannel.unsubscribe('asyncbackoff:fetch:retry', onRetry);
+    }
+    expect(messages).toEqual([
+      'request 1 http://x.test/a',
+      'response 1 503 true',
+      'retry 1 http://x.test/a error 503 0',
+      'request 2 http://x.test/a',
+      'response 2 200 false',
+    ]);
   });
 });
 
@@ -519,6 +773,17 @@ describe('on a fake clock', () => {
     await clock.tickAsync(0);
     expect(settled).toHaveBeenCalledTimes(1);
     expect((await pending).status).toBe(429);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('takes maxRetryAfter from the options: a longer Retry-After returns the response at once', async () => {
+    const { fetch } = script(
+      async () => new Response(null, { status: 503, headers: { 'retry-after': '2' } }),
+      200,
+    );
+    const pending = createFetch({ fetch, maxRetryAfter: 1_000 })('http://x.test/');
+    await clock.tickAsync(0);
+    expect((await pending).status).toBe(503);
     expect(fetch).toHaveBeenCalledTimes(1);
   });
 

@@ -540,6 +540,60 @@ describe('withLock: renewal', () => {
     expect((result.error as LockLostError).cause).toBe(renewalError);
   });
 
+  it.each([
+    ['answers false', (deferred: { resolve: (v: boolean) => void }) => deferred.resolve(false)],
+    ['fails', (deferred: { reject: (e: unknown) => void }) => deferred.reject(new Error('late'))],
+  ] as const)(
+    'a renewal that %s after the body finished changes nothing: the value stands',
+    async (_what, answer) => {
+      let deferred!: { resolve: (v: boolean) => void; reject: (e: unknown) => void };
+      const signals: AbortSignal[] = [];
+      const released: number[] = [];
+      const lock: Lock<number> = {
+        ttl: 300,
+        acquire: async () => 1,
+        release: async (lease) => {
+          released.push(lease);
+        },
+        renew: (_lease, signal) => {
+          signals.push(signal);
+          return new Promise<boolean>((resolve, reject) => {
+            deferred = { resolve, reject };
+          });
+        },
+      };
+      const result = observe(
+        backoff().withLock(lock, () => new Promise((resolve) => setTimeout(resolve, 150, 'done'))),
+      );
+      await clock.tickAsync(100); // the renewal at 100 is in flight
+      expect(signals).toHaveLength(1);
+      await clock.tickAsync(50); // the body ends: the renewal in flight is aborted
+      expect(signals[0]!.aborted).toBe(true);
+      answer(deferred as never);
+      await settle();
+      expect(result.value).toBe('done');
+      expect(result.error).toBeUndefined();
+      expect(released).toEqual([1]);
+      expect(clock.countTimers()).toBe(0);
+    },
+  );
+
+  it('declares the lease lost, with the error as cause, when renew throws synchronously', async () => {
+    const thrown = new Error('client closed');
+    const lock: Lock<Lease> = {
+      ttl: 300,
+      acquire: async () => ({ token: 1 }),
+      release: async () => {},
+      renew: () => {
+        throw thrown;
+      },
+    };
+    const result = observe(backoff().withLock(lock, bodyFor(1000, 'x')));
+    await settle();
+    expect(result.error).toBeInstanceOf(LockLostError);
+    expect((result.error as LockLostError).cause).toBe(thrown);
+  });
+
   it('declares the lease lost when a renewal has not answered by the time it would expire', async () => {
     const lock = new MemoryLock([], { ttl: 300 });
     const seen: { signal?: AbortSignal } = {};
@@ -738,6 +792,78 @@ describe('withLock: leases that abandoned attempts obtain late', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('reports both failures in one warning when releasing a late lease and onLateResult fail', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      const lock = new MemoryLock([
+        { after: 150, gives: 'lease' },
+        { after: 10, gives: 'busy' },
+      ]);
+      lock.releaseError = new Error('release failed');
+      const result = observe(
+        backoff({
+          attemptTimeout: 100,
+          maxTries: 2,
+          onLateResult: () => {
+            throw new Error('late hook failed');
+          },
+        }).withLock(lock, () => 'ok'),
+      );
+      await settle();
+      expect(result.error).toBeInstanceOf(LockUnavailableError);
+      await nextMacrotask();
+      expect(
+        warnings.some((m) => m.includes('Releasing a late lease and onLateResult both failed')),
+      ).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('rejects with an AggregateError when an onSuccess hook throws and releasing the lease fails too', async () => {
+    const hookError = new Error('hook');
+    const releaseError = new Error('release failed');
+    const lock = new MemoryLock();
+    lock.releaseError = releaseError;
+    const result = observe(
+      backoff({
+        onSuccess: () => {
+          throw hookError;
+        },
+      }).withLock(lock, () => 'never'),
+    );
+    await settle();
+    expect(result.error).toBeInstanceOf(AggregateError);
+    expect((result.error as AggregateError).errors).toEqual([hookError, releaseError]);
+    expect((result.error as AggregateError).cause).toBe(hookError);
+    expect(lock.released).toEqual([{ token: 1 }]);
+  });
+
+  it('rejects with the error an acquire throws synchronously', async () => {
+    const broken = new Fatal('no connection');
+    const lock: Lock<number> = {
+      acquire: () => {
+        throw broken;
+      },
+      release: async () => {},
+    };
+    const result = observe(backoff().withLock(lock, () => 'never'));
+    await settle();
+    expect(result.error).toBe(broken);
+  });
+
+  it('rejects with what acquire threw when it is not an object', async () => {
+    const lock: Lock<number> = {
+      acquire: () => Promise.reject('ECONNREFUSED'),
+      release: async () => {},
+    };
+    const result = observe(backoff({ maxTries: 3 }).withLock(lock, () => 'never'));
+    await settle();
+    expect(result.error).toBe('ECONNREFUSED');
   });
 
   it('releases the lease when an onSuccess hook throws, and rejects with the hook error', async () => {

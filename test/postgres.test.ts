@@ -4,7 +4,10 @@
  * classifier. The real-server behaviour is in test/integration/postgres-*.test.ts.
  */
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AttemptTimeoutError, Backoff, isTransientNetworkError, LockLostError } from 'asyncbackoff';
 import {
   advisoryLock,
@@ -195,6 +198,13 @@ describe('isTransientPgError', () => {
 
   it('duck-types: anything with a transient SQLSTATE code counts, as pg errors are plain objects to it', () => {
     expect(isTransientPgError({ code: '08006' })).toBe(true);
+  });
+
+  it('looks inside an AggregateError for a transient SQLSTATE', () => {
+    expect(isTransientPgError(new AggregateError([pgError('23505'), pgError('40P01')]))).toBe(true);
+    expect(isTransientPgError(new AggregateError([pgError('23505'), pgError('42601')]))).toBe(
+      false,
+    );
   });
 });
 
@@ -441,6 +451,146 @@ describe('query', () => {
     expect(pool.clients).toHaveLength(0);
   });
 
+  it('a client with a byte-array secret key (protocol 3.2) gets a CancelRequest with that key', async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => {
+        const run = query(pool, 'SELECT pg_sleep(10)');
+        (pool.clients[0] as unknown as { secretKey: Uint8Array }).secretKey = key;
+        return run;
+      })
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    await cancelled;
+    const packet = cancels[0]!;
+    expect(packet.length).toBe(44);
+    expect(packet.readInt32BE(0)).toBe(44);
+    expect(packet.readInt32BE(4)).toBe(80877102);
+    expect(packet.readInt32BE(8)).toBe(4321);
+    expect([...packet.subarray(12)]).toEqual([...key]);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    statement.settle(pgError('57014'));
+  });
+
+  it('a client without a usable secret key is destroyed on abort, with no CancelRequest', async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => {
+        const run = query(pool, 'SELECT pg_sleep(10)');
+        pool.clients[0]!.secretKey = null;
+        return run;
+      })
+      .catch((error: unknown) => error);
+    await clock.tickAsync(50);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    await nextMacrotask();
+    expect(cancels).toHaveLength(0);
+    statement.settle(pgError('57014'));
+  });
+
+  it("a client with no host is cancelled through 'localhost'", async () => {
+    const statement = pending();
+    pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => {
+        const run = query(pool, 'SELECT pg_sleep(10)');
+        pool.clients[0]!.host = '';
+        return run;
+      })
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(50);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    await cancelled;
+    expect(cancels[0]!.readInt32BE(8)).toBe(4321);
+    statement.settle(pgError('57014'));
+  });
+
+  it('a client on a Unix socket directory is cancelled through <dir>/.s.PGSQL.<port>, port 5432 by default', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'asyncbackoff-pg-'));
+    const received: Buffer[] = [];
+    let arrived!: () => void;
+    const done = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const unixServer = createServer((socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk) => chunks.push(chunk));
+      socket.on('end', () => {
+        received.push(Buffer.concat(chunks));
+        socket.end();
+        arrived();
+      });
+    });
+    await new Promise<void>((resolve) => unixServer.listen(join(dir, '.s.PGSQL.5432'), resolve));
+    try {
+      const statement = pending();
+      pool.handler = async (text) => (text === 'SELECT pg_sleep(10)' ? statement.promise : ok());
+      const backoff = new Backoff({ attemptTimeout: 50, maxTries: 1 });
+      const outcome = backoff
+        .execute(() => {
+          const run = query(pool, 'SELECT pg_sleep(10)');
+          const client = pool.clients[0]! as unknown as { host: string; port: unknown };
+          client.host = dir;
+          client.port = undefined;
+          return run;
+        })
+        .catch((error: unknown) => error);
+      await clock.tickAsync(50);
+      expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+      await done;
+      expect(received).toHaveLength(1);
+      expect(received[0]!.readInt32BE(8)).toBe(4321);
+      expect(received[0]!.readInt32BE(12)).toBe(-123456789);
+      statement.settle(pgError('57014'));
+    } finally {
+      await new Promise((resolve) => unixServer.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a client whose query() throws synchronously: the call rejects with that error', async () => {
+    const bad = new TypeError('Client was passed a null or undefined query');
+    pool.handler = () => {
+      throw bad;
+    };
+    await expect(query(pool, 'SELECT 1')).rejects.toBe(bad);
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('a pool whose callback gives neither an error nor a client fails the call', async () => {
+    const empty = {
+      connect(callback: (error: null, client: undefined) => void): void {
+        callback(null, undefined);
+      },
+    };
+    await expect(query(empty, 'SELECT 1')).rejects.toThrow('pool.connect() gave no client');
+  });
+
+  it('a pool whose promise rejects with nothing fails the call with an error that says so', async () => {
+    const silent = { connect: () => Promise.reject(undefined) };
+    await expect(query(silent, 'SELECT 1')).rejects.toThrow('pool.connect() failed');
+  });
+
+  it('a pool whose connect() throws fails the call with that error', async () => {
+    const broken = new Error('pool is ended');
+    const throwing = {
+      connect(): never {
+        throw broken;
+      },
+    };
+    await expect(query(throwing, 'SELECT 1')).rejects.toBe(broken);
+  });
+
   it('checks its arguments', async () => {
     await expect(query(null as never, 'SELECT 1')).rejects.toThrow(
       /query: 'pool' must be a pool with a connect\(\) method, got null/,
@@ -452,6 +602,9 @@ describe('query', () => {
       /query: 'values' must be an array, got 'x'/,
     );
     await expect(query(pool, 42 as never)).rejects.toBeInstanceOf(TypeError);
+    await expect(query(undefined as never, 'SELECT 1')).rejects.toThrow(
+      /query: 'pool' must be a pool with a connect\(\) method, got undefined/,
+    );
   });
 });
 
@@ -583,6 +736,85 @@ describe('transaction', () => {
     expect(await outcome).toBe(terminated);
     expect(fnSignal!.reason).toBe(terminated);
     expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
+  it('an abort while two statements of the transaction run: one CancelRequest, the client destroyed once', async () => {
+    const statements = [pending(), pending()];
+    pool.handler = async (text) =>
+      text === 'SELECT 1'
+        ? statements[0]!.promise
+        : text === 'SELECT 2'
+          ? statements[1]!.promise
+          : ok();
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, async (tx) => {
+          await Promise.all([tx.query('SELECT 1'), tx.query('SELECT 2')]);
+        }),
+      )
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    await cancelled;
+    await nextMacrotask();
+    expect(cancels).toHaveLength(1);
+    const client = pool.clients[0]!;
+    expect(client.released).toEqual([true]);
+    expect(client.statements).not.toContain('ROLLBACK');
+    for (const statement of statements) statement.settle(pgError('57014'));
+  });
+
+  it("a statement timeout whose ROLLBACK outlasts the attempt rejects with the attempt's own error", async () => {
+    const rollback = pending();
+    pool.handler = (text) =>
+      text === 'SELECT pg_sleep(1)'
+        ? new Promise((_, reject) =>
+            setTimeout(
+              () => reject(pgError('57014', 'canceling statement due to statement timeout')),
+              198,
+            ),
+          )
+        : text === 'ROLLBACK'
+          ? rollback.promise
+          : Promise.resolve(ok());
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, async (tx) => {
+          await tx.query('SELECT pg_sleep(1)');
+        }),
+      )
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(200);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    const client = pool.clients[0]!;
+    expect(client.statements.at(-1)).toBe('ROLLBACK');
+    expect(client.released).toEqual([true]);
+    await cancelled;
+    rollback.settle(pgError('57014'));
+  });
+
+  it("a cancellation from inside fn, even a synchronous one, wins over fn's value: no COMMIT", async () => {
+    const shutdown = new AbortController();
+    const backoff = new Backoff({ signal: shutdown.signal, maxTries: 1 });
+    let fnSignal: AbortSignal | undefined;
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, (_tx, signal) => {
+          fnSignal = signal;
+          shutdown.abort(new Error('shutdown'));
+          return 'value';
+        }),
+      )
+      .catch((error: unknown) => error);
+    expect(await outcome).toMatchObject({ message: 'shutdown' });
+    expect(fnSignal!.aborted).toBe(true);
+    const client = pool.clients[0]!;
+    expect(client.statements).not.toContain('COMMIT');
+    expect(client.released).toEqual([true]);
   });
 
   it('checks its arguments', async () => {
@@ -729,6 +961,57 @@ describe('advisoryLock', () => {
     expect('renew' in lock).toBe(false);
   });
 
+  it('acquire with a signal already aborted rejects with its reason and takes no client', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('too late'));
+    await expect(advisoryLock(pool, 5).acquire(controller.signal)).rejects.toMatchObject({
+      message: 'too late',
+    });
+    expect(pool.clients).toHaveLength(0);
+  });
+
+  it('a lease from a client that does not report its backend pid has backendPid undefined', async () => {
+    pool.handler = async () => {
+      pool.clients[0]!.processID = null;
+      return ok([{ ok: true }]);
+    };
+    const lock = advisoryLock(pool, 8);
+    const lease = (await lock.acquire(signal()))!;
+    expect(lease.key).toBe(8);
+    expect(lease.backendPid).toBeUndefined();
+    await lock.release(lease);
+  });
+
+  it('a session that breaks during a renewal: renew says lost instead of rejecting', async () => {
+    const check = pending();
+    pool.handler = async (text) => (text === 'SELECT 1' ? check.promise : ok([{ ok: true }]));
+    const lock = advisoryLock(pool, 10);
+    const lease = (await lock.acquire(signal()))!;
+    const renewal = lock.renew!(lease, signal());
+    await clock.tickAsync(0);
+    pool.clients[0]!.emit('error', pgError('57P01'));
+    await expect(renewal).resolves.toBe(false);
+    await expect(lock.release(lease)).rejects.toBeInstanceOf(LockLostError);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    check.settle(pgError('57P01'));
+  });
+
+  it('a renewal that fails on a sound session rejects with the error', async () => {
+    const failure = pgError('53200', 'out of memory');
+    pool.handler = async (text) => {
+      if (text === 'SELECT 1') throw failure;
+      return ok([{ ok: true }]);
+    };
+    const lock = advisoryLock(pool, 11);
+    const lease = (await lock.acquire(signal()))!;
+    await expect(lock.renew!(lease, signal())).rejects.toBe(failure);
+  });
+
+  it('checkEvery: undefined is the default (a 6 s ttl)', () => {
+    expect(advisoryLock(pool, 1, { checkEvery: undefined }).ttl).toBe(6_000);
+    expect(advisoryLock(pool, 1, {}).ttl).toBe(6_000);
+  });
+
   it('checks its arguments', async () => {
     expect(() => advisoryLock({} as never, 1)).toThrow(/advisoryLock: 'pool' must be a pool/);
     expect(() => advisoryLock(pool, 1.5)).toThrow(RangeError);
@@ -737,6 +1020,15 @@ describe('advisoryLock', () => {
     expect(() => advisoryLock(pool, null as never)).toThrow(
       /advisoryLock: 'key' must be an integer, a bigint or a string, got null/,
     );
+    expect(() => advisoryLock(pool, (() => 1) as never)).toThrow(/got a function$/);
+    expect(() => advisoryLock(pool, function keyOf() {} as never)).toThrow(
+      /got a function \(keyOf\)$/,
+    );
+    expect(() => advisoryLock(pool, [1] as never)).toThrow(/got an array$/);
+    expect(() => advisoryLock(pool, 1, 'often' as never)).toThrow(
+      /advisoryLock: options must be an object, got 'often' \(a string\)/,
+    );
+    expect(() => advisoryLock(pool, 1, [] as never)).toThrow(TypeError);
     expect(() => advisoryLock(pool, 1, { checkEvery: 0 })).toThrow(/'checkEvery' must be > 0/);
     expect(() => advisoryLock(pool, 1, { checkEvery: '1s' as never })).toThrow(TypeError);
     expect(() => advisoryLock(pool, 1, { ttl: 5 } as never)).toThrow(

@@ -68,6 +68,12 @@ describe('parseRetryAfter', () => {
   });
 });
 
+describe('parseRetryAfter: out of range', () => {
+  it('gives no hint for delta-seconds too large to be a number of milliseconds', () => {
+    expect(parseRetryAfter('9'.repeat(400))).toBeUndefined();
+  });
+});
+
 describe('parseGrpcPushback', () => {
   it('reads non-negative integers as milliseconds', () => {
     expect(parseGrpcPushback('0')).toBe(0);
@@ -80,6 +86,11 @@ describe('parseGrpcPushback', () => {
     expect(parseGrpcPushback('abc')).toBe(-1);
     expect(parseGrpcPushback('')).toBe(-1);
     expect(parseGrpcPushback('1.5')).toBe(-1);
+  });
+
+  it('treats a non-string value or one too large for a number as "do not retry" (-1)', () => {
+    expect(parseGrpcPushback(250 as never)).toBe(-1);
+    expect(parseGrpcPushback('9'.repeat(400))).toBe(-1);
   });
 
   it('gives no hint for an absent value', () => {
@@ -120,6 +131,17 @@ describe('retryAfterFrom', () => {
     expect(retryAfterFrom({ metadata: metadata(['150']) })).toBe(150);
     expect(retryAfterFrom({ metadata: metadata(['-1']) })).toBe(-1);
     expect(retryAfterFrom({ metadata: metadata([]) })).toBeUndefined();
+  });
+
+  it('reads gRPC pushback from metadata returning a single value; a binary value means "do not retry"', () => {
+    expect(retryAfterFrom({ metadata: { get: () => '75' } })).toBe(75);
+    expect(retryAfterFrom({ metadata: { get: () => [Buffer.from('75')] } })).toBe(-1);
+    expect(retryAfterFrom({ metadata: { get: () => null } })).toBeUndefined();
+  });
+
+  it('skips an invalid Date in retryAfter and looks further', () => {
+    expect(retryAfterFrom({ retryAfter: new Date(Number.NaN), retryAfterMs: 40 })).toBe(40);
+    expect(retryAfterFrom({ retryAfter: new Date(Number.NaN) })).toBeUndefined();
   });
 
   it('gives nothing for anything else', () => {
@@ -276,6 +298,19 @@ describe('pushback through Backoff', () => {
     expect(calls).toEqual([0, 1000]);
   });
 
+  it('falls back to the pause when the extractor returns an invalid Date', async () => {
+    const backoff = new Backoff({
+      pause: 30,
+      exceptions: [BusyError],
+      retryAfter: () => new Date(Number.NaN),
+    });
+    const { fn, calls } = failing(new BusyError());
+    const done = backoff.execute(fn);
+    await clock.tickAsync(30);
+    await expect(done).resolves.toBe('ok');
+    expect(calls).toEqual([0, 30]);
+  });
+
   it('falls back to the pause when there is no hint', async () => {
     const backoff = new Backoff({ pause: 30, exceptions: [BusyError], retryAfter: retryAfterFrom });
     const { fn, calls } = failing(new BusyError());
@@ -325,5 +360,13 @@ describe('retryAfterFrom on plain header records', () => {
     expect(retryAfterFrom({ headers: { 'Retry-After': '3' } })).toBe(3000);
     expect(retryAfterFrom({ headers: { 'RETRY-AFTER': '4' } })).toBe(4000);
     expect(retryAfterFrom({ response: { headers: { 'Retry-after': ['5'] } } })).toBe(5000);
+  });
+
+  it('finds it among other headers, and ignores a value that is not a string', () => {
+    expect(retryAfterFrom({ headers: { 'Content-Type': 'text/plain', 'RETRY-AFTER': '6' } })).toBe(
+      6000,
+    );
+    expect(retryAfterFrom({ headers: { 'content-type': 'text/plain' } })).toBeUndefined();
+    expect(retryAfterFrom({ headers: { 'retry-after': 7 } })).toBeUndefined();
   });
 });

@@ -204,6 +204,26 @@ describe('redisLock: commands', () => {
     );
   });
 
+  it('rejects a reply that is not an integer, a numeric string or a bigint as unexpected', async () => {
+    const { client } = nodeRedis(async () => true);
+    await expect(redisLock(client, 'k', { ttl: 10 }).acquire()).rejects.toThrow(
+      /redisLock.acquire: unexpected reply from Redis for 'k'/,
+    );
+  });
+
+  it('refuses a signal that is not an AbortSignal (TypeError), sending nothing', async () => {
+    const { client, calls } = nodeRedis(async () => 1);
+    const lock = redisLock(client, 'k', { ttl: 10 });
+    await expect(lock.acquire('soon' as never)).rejects.toThrow(
+      /redisLock.acquire: 'signal' must be an AbortSignal, got 'soon'/,
+    );
+    const lease = (await lock.acquire())!;
+    await expect(lock.renew(lease, {} as never)).rejects.toThrow(
+      /redisLock.renew: 'signal' must be an AbortSignal/,
+    );
+    expect(calls).toHaveLength(1);
+  });
+
   it('does not send a command when the signal is already aborted', async () => {
     const { client, calls } = nodeRedis(async () => 1);
     const controller = new AbortController();
@@ -335,6 +355,30 @@ describe('redisLock.release is bounded by the lease’s expiry (fake timers)', (
     expect(calls).toHaveLength(2);
   });
 
+  it('waits for the answer to release a lease another lock object on the key handed out (no expiry known)', async () => {
+    let n = 0;
+    let answer!: () => void;
+    const { client } = nodeRedis(() =>
+      n++ === 0
+        ? Promise.resolve(1)
+        : new Promise((resolve) => {
+            answer = () => resolve(1);
+          }),
+    );
+    const lease = (await redisLock(client, 'k', { ttl: 100 }).acquire())!;
+    let released = false;
+    void redisLock(client, 'k', { ttl: 100 })
+      .release(lease)
+      .then(() => {
+        released = true;
+      });
+    await clock.tickAsync(1_000);
+    expect(released).toBe(false);
+    answer();
+    await clock.tickAsync(0);
+    expect(released).toBe(true);
+  });
+
   it('clears its timer when the release answers', async () => {
     const { client } = nodeRedis(async () => 1);
     const lock = redisLock(client, 'k', { ttl: 100_000 });
@@ -397,6 +441,13 @@ describe('isTransientRedisError', () => {
     ['null', null],
   ])('%s is not', (_what, error) => {
     expect(isTransientRedisError(error)).toBe(false);
+  });
+
+  it('recognises a client error class by name when its message is not a string', () => {
+    const offline = new ClientOfflineError();
+    Object.defineProperty(offline, 'message', { value: undefined });
+    expect(isTransientRedisError(offline)).toBe(true);
+    expect(isTransientRedisError({ message: 42 })).toBe(false);
   });
 
   it('ends on a cyclic cause chain', () => {

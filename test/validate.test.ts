@@ -1,4 +1,5 @@
 import { expect, describe as group, it } from 'vitest';
+import { Backoff } from '../src/index.js';
 import { checkOptions, checkTime, describe, MAX_TIMER_MS } from '../src/validate.js';
 
 function thrown(fn: () => unknown): Error {
@@ -66,5 +67,22 @@ group('checkTime', () => {
         `f: 't' must be a finite number >= 0 and <= ${MAX_TIMER_MS}, got ${describe(value)}`,
       );
     }
+  });
+});
+
+group('option checks through Backoff', () => {
+  it('names a symbol by its description', () => {
+    expect(() => new Backoff({ maxTries: Symbol('three') as never })).toThrow(
+      /got a symbol \(three\)/,
+    );
+  });
+
+  it('refuses options inherited from a prototype: only own properties are read', () => {
+    const inherited = Object.create({ maxTries: 2 }) as object;
+    expect(() => new Backoff(inherited)).toThrow(
+      new TypeError(
+        "Backoff: option 'maxTries' is inherited from a prototype; pass options as own properties",
+      ),
+    );
   });
 });
