@@ -8,8 +8,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   AttemptTimeoutError,
   Backoff,
-  type BreakerPass,
   type CircuitBreaker,
+  circuitBreaker,
   currentAttempt,
   DeadlineExceededError,
   type GiveupEvent,
@@ -34,6 +34,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+type BreakerPass = NonNullable<ReturnType<CircuitBreaker['tryPass']>>;
+
 /** A closed breaker that admits every attempt; `overrides` replace its methods. */
 function breaker(overrides: Partial<CircuitBreaker> = {}): CircuitBreaker {
   return {
@@ -53,7 +55,13 @@ describe('a breaker that misbehaves', () => {
   it('rejects with what tryPass threw, without calling the function', async () => {
     const broken = new Error('breaker state lost');
     const fn = vi.fn(async () => 'ran');
-    const backoff = new Backoff({ breaker: breaker({ tryPass: () => { throw broken; } }) });
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => {
+          throw broken;
+        },
+      }),
+    });
     await expect(backoff.execute(fn)).rejects.toBe(broken);
     expect(fn).not.toHaveBeenCalled();
     expect(backoff.statistics).toMatchObject({ attempts: 0, giveUps: 1 });
@@ -128,6 +136,55 @@ describe('a breaker that misbehaves', () => {
   });
 });
 
+describe('a breaker whose state change cancels the execution', () => {
+  it('in tryPass (open → half-open): the function is not called, and the probe is handed back', async () => {
+    const controller = new AbortController();
+    let cancelOnHalfOpen = false;
+    const gate = circuitBreaker({
+      consecutiveFailures: 1,
+      halfOpenAfter: 100,
+      whenOpen: 'fail',
+      onStateChange: (change) => {
+        if (cancelOnHalfOpen && change.to === 'half-open') controller.abort('shutting down');
+      },
+    });
+    const backoff = new Backoff({ breaker: gate, maxTries: 1, retryAll: true });
+    await expect(backoff.execute(() => Promise.reject(new TransientError('down')))).rejects.toThrow(
+      'down',
+    );
+    expect(gate.state).toBe('open');
+    await t.clock.tickAsync(100);
+    cancelOnHalfOpen = true;
+    const fn = vi.fn(async () => 'ran');
+    await expect(backoff.withSignal(controller.signal).execute(fn)).rejects.toBe('shutting down');
+    expect(fn).not.toHaveBeenCalled();
+    expect(backoff.statistics.attempts).toBe(1);
+    // The probe it was given went back: the next call is admitted as the probe.
+    await expect(backoff.execute(async () => 'probe')).resolves.toBe('probe');
+    expect(gate.state).toBe('closed');
+  });
+
+  it("in retryAfter ('fail'): rejects with the signal's reason, not BrokenCircuitError", async () => {
+    const controller = new AbortController();
+    const onGiveup = vi.fn();
+    const backoff = new Backoff({
+      onGiveup,
+      breaker: breaker({
+        whenOpen: 'fail',
+        tryPass: () => undefined,
+        retryAfter: () => {
+          controller.abort('shutting down');
+          return 100;
+        },
+      }),
+    });
+    const result = backoff.withSignal(controller.signal).execute(async () => 'ran');
+    await expect(result).rejects.toBe('shutting down');
+    expect(onGiveup).not.toHaveBeenCalled();
+    expect(backoff.statistics).toMatchObject({ breakerRefusals: 1, giveUps: 0 });
+  });
+});
+
 describe('user code that cancels the execution while it decides', () => {
   it('a pause function that aborts the signal: no retry, the reason wins', async () => {
     const controller = new AbortController();
@@ -195,9 +252,7 @@ describe('user code that cancels the execution while it decides', () => {
 
   it("an abort listener on the attempt's signal that cancels the execution: the attempt timeout is not retried", async () => {
     const controller = new AbortController();
-    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 5 }).withSignal(
-      controller.signal,
-    );
+    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 5 }).withSignal(controller.signal);
     const fn = vi.fn(() => {
       currentAttempt()!.signal.addEventListener('abort', () => controller.abort('gave up on it'));
       return hang<string>();
@@ -291,10 +346,10 @@ describe('executions nested in an attempt', () => {
     const inner = new Backoff({ deadline: 1000 });
     let later: ReturnType<typeof track<string>> | undefined;
     await outer.execute(async () => {
-      // Work the attempt leaves running: it starts once the attempt has answered.
-      setTimeout(() => {
+      // Work the attempt leaves running (in its async context): it starts once the attempt answered.
+      void sleep(10).then(() => {
         later = track(inner.execute(() => sleep(500).then(() => 'done')));
-      }, 10);
+      });
       return 'answered';
     });
     await t.clock.tickAsync(600);
@@ -331,7 +386,9 @@ describe('warnings about values that are not errors', () => {
     const backoff = new Backoff({ maxTries: 3 });
     await expect(backoff.execute(() => Promise.reject('nope'))).rejects.toBe('nope');
     expect(warnings.map((w) => w.code)).toEqual(['ASYNCBACKOFF_NO_RETRY_FILTER']);
-    expect(warnings[0]!.message).toMatch(/rejected with 'nope' \(a string\), which is not retriable/);
+    expect(warnings[0]!.message).toMatch(
+      /rejected with 'nope' \(a string\), which is not retriable/,
+    );
   });
 
   it("a failing onLateResult's non-Error is described; one that cannot even be inspected is said so", async () => {
