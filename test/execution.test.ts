@@ -301,6 +301,22 @@ describe('an async policy callback', () => {
   });
 });
 
+describe('an async predicate that settles after the execution moved on', () => {
+  it('a retryIf that rejects after the deadline passed changes nothing: the DeadlineExceededError stands', async () => {
+    const backoff = new Backoff({
+      deadline: 100,
+      retryIf: () =>
+        new Promise<boolean>((_, reject) => setTimeout(() => reject(new Error('too late')), 150)),
+    });
+    const result = track(backoff.execute(async () => 'value'));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    await t.clock.tickAsync(100); // the predicate's rejection comes, and is dropped
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(backoff.statistics).toMatchObject({ giveUps: 1, successes: 0 });
+  });
+});
+
 describe('the deadline and onGiveup', () => {
   it('passing during the first attempt: onGiveup hears of it as a timeout whose error is the DeadlineExceededError', async () => {
     const events: GiveupEvent[] = [];
