@@ -111,9 +111,11 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
     this.owner.onAttemptTimer(this, at);
   }
 
-  /** Aborts the signal (if anyone holds it) and every nested execution. */
+  /**
+   * Aborts the signal (if anyone holds it) and every nested execution. Called once: the execution
+   * aborts an attempt only as it ends it, and ends it only once.
+   */
   abort(reason: unknown): void {
-    if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
     this.handoffs = undefined; // the children are cancelled below, with this reason

@@ -105,8 +105,9 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
     waiting?.resolve({ value: this.current, done: false });
   }
 
-  timedOut(attempt: Attempt, error: unknown): void {
-    if (this.current?.inner === attempt) this.current.outcome = { kind: 'timeout', error };
+  timedOut(error: unknown): void {
+    // The attempt that timed out is the one the body runs (the execution starts no other meanwhile).
+    this.current!.outcome = { kind: 'timeout', error };
   }
 
   private finish(ok: boolean, value: unknown): void {
@@ -130,11 +131,12 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
       if (this.final === undefined && attempt !== undefined) {
         const outcome = attempt.outcome;
         if (outcome.kind === 'none') {
-          this.execution.abandon();
           this.waiting = undefined;
           reject(
-            new TypeError(
-              `attempts(): attempt ${attempt.attempt} ended without attempt.succeed() or attempt.fail(error)`,
+            this.abandon(
+              new TypeError(
+                `attempts(): attempt ${attempt.attempt} ended without attempt.succeed() or attempt.fail(error)`,
+              ),
             ),
           );
           return;
@@ -179,13 +181,25 @@ class AttemptIterator implements AsyncIterator<BlockAttempt>, ManualDriver {
         if (final !== undefined && !final.ok) throw final.value;
         return { value: undefined, done: true };
       }
-      this.execution.abandon();
-      if (outcome.kind !== 'none') throw outcome.error;
-      throw new TypeError(
-        `attempts(): the loop was left during attempt ${attempt.attempt} without attempt.succeed() or attempt.fail(error)`,
+      throw this.abandon(
+        outcome.kind !== 'none'
+          ? outcome.error
+          : new TypeError(
+              `attempts(): the loop was left during attempt ${attempt.attempt} without attempt.succeed() or attempt.fail(error)`,
+            ),
       );
     }
     return { value: undefined, done: true };
+  }
+
+  /**
+   * Ends the execution without a verdict (the loop was left, or the body broke the protocol), and
+   * remembers `error` as how the loop ended: what a further `next()` or `return()` hands over.
+   */
+  private abandon(error: unknown): unknown {
+    this.execution.abandon();
+    this.final = { ok: false, value: error };
+    return error;
   }
 }
 

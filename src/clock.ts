@@ -73,12 +73,11 @@ export function immediateTurn(lastTurn: number): number {
   return lastTurn === turn ? -1 : turn;
 }
 
-/** Runs `callback` in this turn's check phase, after timers and I/O had their chance. */
+/**
+ * Runs `callback` in this turn's check phase, after timers and I/O had their chance. Call it right
+ * after {@link immediateTurn} returned -1: that call scheduled the end of the turn.
+ */
 export function nextTurn(callback: () => void): void {
-  if (checkScheduledWith !== globalThis.setImmediate) {
-    checkScheduledWith = globalThis.setImmediate;
-    afterTurn(endOfTurn);
-  }
   waiting.push(callback);
 }
 

@@ -112,8 +112,8 @@ export interface ManualDriver {
   readonly leaving: boolean;
   /** A new attempt has started; yield it to the loop body. */
   started(attempt: Attempt): void;
-  /** The attempt ran past `attemptTimeout` while the body was still running. */
-  timedOut(attempt: Attempt, error: unknown): void;
+  /** The running attempt ran past `attemptTimeout` while the body was still running. */
+  timedOut(error: unknown): void;
 }
 
 /** Calls `fn` for `attempt`: inside its context, unless the policy says `context: false`. */
@@ -308,8 +308,10 @@ export class Execution implements TimerNode, AttemptOwner {
       } catch (error) {
         return this.fail(error);
       }
-      if (pass === undefined) return this.heldByBreaker(breaker);
       this.pass = pass;
+      // The breaker's onStateChange (open → half-open) may have cancelled the execution: no attempt.
+      if (this.settled) return this.breakerVerdict('release');
+      if (pass === undefined) return this.heldByBreaker(breaker);
     }
     const attempt = new Attempt(this, ++this.attempts, this.deadlineAt);
     core.stats.attempts++;
@@ -376,9 +378,10 @@ export class Execution implements TimerNode, AttemptOwner {
     for (;;) {
       let step = this.relayQueue;
       this.relayQueue = undefined;
-      step ??= await new Promise<RelayStep>((resolve) => {
-        this.relayNext = resolve;
-      });
+      if (step === undefined)
+        step = await new Promise<RelayStep>((resolve) => {
+          this.relayNext = resolve;
+        });
       if (!('attempt' in step)) {
         if (step.ok) return step.value;
         throw step.value;
@@ -445,13 +448,14 @@ export class Execution implements TimerNode, AttemptOwner {
 
   private onRejected(attempt: Attempt, error: unknown): void {
     if (attempt.finished) return; // a late rejection of an abandoned attempt: nothing to do
+    // (Settling ends the running attempt, so the execution is not settled: endAttempt runs no user code.)
     this.endAttempt(attempt, 'failed', now());
-    if (!this.settled) this.failed('error', error);
+    this.failed('error', error);
   }
 
   /** Called by the attempt-timeout queue (a timer shared by the instance). */
   onAttemptTimer(attempt: Attempt, at: number): void {
-    if (attempt.finished || this.settled) return;
+    // Never for an ended attempt: endAttempt takes it off the queue (settling ends the running one).
     this.inScope(this.judgeAttempt, attempt, at);
   }
 
@@ -477,12 +481,12 @@ export class Execution implements TimerNode, AttemptOwner {
     // attempt has failed already, though: a deadline passing meanwhile rejects with this error.
     this.recordFailure('timeout', error);
     this.breakerVerdict('failure');
-    this.driver.timedOut(attempt, error);
+    this.driver.timedOut(error);
   }
 
   /** An attempt this execution abandoned fulfilled after all: hand the value to `onLateResult`. */
   private lateResult(attempt: Attempt, value: unknown): void {
-    if (!attempt.aborted) return;
+    // Every attempt the engine ends before it answers is aborted (timeout, deadline, cancel).
     this.core.stats.lateResults++;
     const handler = this.core.policy.onLateResult;
     if (handler === undefined) return;
@@ -497,19 +501,21 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** The code-block form reports how the attempt it yielded ended. */
   report(attempt: Attempt, kind: FailureKind | 'success', value: unknown): void {
-    if (this.settled) return;
-    // A timed-out attempt was already ended and recorded by its timer; only the decision waited.
+    // Only while the execution runs (block.ts asks before it reports), for the running attempt:
+    // the timer records a timeout as the body's outcome, and the body's own report then adds
+    // nothing. A timed-out attempt was already ended and recorded; only the decision waited.
     if (kind === 'timeout') this.decide('timeout', value);
-    else if (attempt.finished) return;
     else if (kind === 'success') this.onFulfilled(attempt, value);
     else this.onRejected(attempt, value);
   }
 
   /** The code-block form's loop was left without a report (an uncaught throw or a bare `break`). */
   abandon(): void {
-    const attempt = this.current;
-    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'failed', now());
-    if (this.release()) countSettlement(this.core.stats, 'giveup');
+    // Once, while the execution runs, during an attempt: block.ts then remembers how the loop ended.
+    const attempt = this.current!;
+    if (!attempt.finished) this.endAttempt(attempt, 'failed', now());
+    this.release();
+    countSettlement(this.core.stats, 'giveup');
   }
 
   // ── Deciding ────────────────────────────────────────────────────────────────────────────
@@ -579,7 +585,6 @@ export class Execution implements TimerNode, AttemptOwner {
   private plan(kind: FailureKind, outcome: unknown, policyDelay: number | undefined): void {
     const policy = this.core.policy;
     const t = now();
-    if (this.settled) return;
     const plan = planRetry(
       policy,
       { kind, outcome },
@@ -639,7 +644,6 @@ export class Execution implements TimerNode, AttemptOwner {
   // ── Waiting ─────────────────────────────────────────────────────────────────────────────
 
   private pause(delay: number): void {
-    if (this.settled) return;
     // Counted here, once every hook agreed: a hook that throws or runs out the clock means no retry.
     this.core.stats.retries++;
     this.phase = Phase.Pausing;
@@ -652,7 +656,8 @@ export class Execution implements TimerNode, AttemptOwner {
     this.pauseTimer = startTimer(() => {
       this.pauseTimer = undefined;
       this.core.stats.sleptTime += delay;
-      if (this.phase === Phase.Pausing) this.startNext(now());
+      // Still pausing: release() stops this timer.
+      this.startNext(now());
     }, delay);
   }
 
@@ -694,8 +699,10 @@ export class Execution implements TimerNode, AttemptOwner {
       result: value,
       elapsed: now() - this.startedAt,
     });
+    // A hook's continuation runs only while the execution does (see when()).
     this.hook('onSuccess', policy.onSuccess, [event], () => {
-      if (this.release()) this.conclude('success', true, value);
+      this.release();
+      this.conclude('success', true, value);
     });
   }
 
@@ -705,23 +712,24 @@ export class Execution implements TimerNode, AttemptOwner {
     this.phase = Phase.GivingUp;
     if (reason === 'not-retriable') warnIfNothingRetries(this.core, this.last?.outcome);
     if (policy.onGiveup === undefined) {
-      if (this.release()) this.concludeFinally(undefined);
-      return;
+      this.release();
+      return this.concludeFinally(undefined);
     }
+    // A hook's continuation runs only while the execution does (see when()).
     this.hook('onGiveup', policy.onGiveup, [this.giveupEvent(reason, this.finalError())], () => {
-      if (this.release()) this.concludeFinally(undefined);
+      this.release();
+      this.concludeFinally(undefined);
     });
   }
 
   /** Called by the deadline queue (a timer shared by the instance). */
   onTimer(at: number): void {
-    if (this.settled) return;
+    // Never once settled: release() takes the execution off the deadline queue.
     this.inScope(this.deadlineReached, at);
   }
 
   /** The deadline passed (its timer ran, or another timer found it passed). */
   private deadlineReached(at: number): void {
-    if (this.settled) return;
     const policy = this.core.policy;
     const error = deadlinePassed(policy.deadline, this.attempts);
     const phase = this.phase;
@@ -765,8 +773,8 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** Rejects with an error raised by the library's own callbacks (a hook, a predicate, a policy). */
   private fail(error: unknown): void {
-    const attempt = this.current;
-    if (attempt !== undefined && !attempt.finished) this.endAttempt(attempt, 'failed', now());
+    // Never while an attempt runs: the callbacks it serves run between attempts (or, for the
+    // breaker's tryPass and onReady, before one), so there is no attempt to end here.
     if (this.release()) this.conclude('giveup', false, error);
   }
 
@@ -849,9 +857,8 @@ export class Execution implements TimerNode, AttemptOwner {
 
   /** Runs `step` in the async context `execute()` was called in (see `scope`). */
   private inScope<A extends unknown[]>(step: (this: Execution, ...args: A) => void, ...args: A) {
-    const scope = this.scope;
-    if (scope === undefined) step.apply(this, args);
-    else scope.runInAsyncScope(step, this, ...args);
+    // Set by start() or adopt(), before anything can call back.
+    this.scope!.runInAsyncScope(step, this, ...args);
   }
 
   private endAttempt(attempt: Attempt, end: AttemptEnd, at: number): void {

@@ -52,11 +52,11 @@ class SignalHub {
     return node;
   }
 
+  /** Once per membership: the execution's release() and withLock's `finally` drop what they joined. */
   leave(node: Membership): void {
     const { prev, next } = node;
     if (prev !== null) prev.next = next;
-    else if (this.head === node) this.head = next;
-    else return; // not in the list (already left)
+    else this.head = next;
     if (next !== null) next.prev = prev;
     node.prev = null;
     node.next = null;

@@ -552,3 +552,106 @@ describe('attempt.succeed(value) feeds retryIf', () => {
     expect((outcome.error as Error).name).toBe('RetryConditionError');
   });
 });
+
+describe('attempts(): leaving the loop waits for the verdict', () => {
+  it('break right after succeed() waits for an async onSuccess hook before the loop ends', async () => {
+    let hookDone = false;
+    const backoff = new Backoff({
+      onSuccess: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        hookDone = true;
+      },
+    });
+    const loop = (async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.succeed('value');
+        break;
+      }
+      return hookDone;
+    })();
+    const outcome = track(loop);
+    await t.clock.tickAsync(49);
+    expect(outcome.status).toBe('pending');
+    await t.clock.tickAsync(1);
+    expect(outcome.value).toBe(true);
+    expect(outcome.at).toBe(50);
+  });
+
+  it('break after succeed(value) that an async retryIf rejects: RetryConditionError, no further attempt', async () => {
+    let passes = 0;
+    const backoff = new Backoff({
+      retryIf: async (value: unknown) => value === 'not yet',
+      maxTries: 5,
+    });
+    const loop = (async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.succeed('not yet');
+        break;
+      }
+    })();
+    const outcome = track(loop);
+    await t.clock.tickAsync(10);
+    expect((outcome.error as Error).name).toBe('RetryConditionError');
+    expect(passes).toBe(1);
+    expect(backoff.statistics.attempts).toBe(1);
+  });
+
+  it('break after the attempt timed out without a report: the AttemptTimeoutError leaves the loop', async () => {
+    const backoff = new Backoff({ attemptTimeout: 20, maxTries: 5 });
+    const loop = (async () => {
+      for await (const attempt of backoff.attempts()) {
+        await wait(30, attempt.signal).catch(() => {});
+        break;
+      }
+    })();
+    const outcome = track(loop);
+    await t.clock.tickAsync(30);
+    expect(outcome.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, timeouts: 1, giveUps: 1 });
+  });
+});
+
+describe('attempts(): the iterator used by hand', () => {
+  it('return() before the first next() ends it without an attempt', async () => {
+    const backoff = new Backoff({ retryAll: true });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    await expect(iterator.return!()).resolves.toEqual({ value: undefined, done: true });
+    expect(backoff.statistics.attempts).toBe(0);
+  });
+
+  it('once the loop succeeded, next() and return() keep answering done', async () => {
+    const backoff = new Backoff({ retryAll: true });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    (first.value as BlockAttempt).succeed();
+    await expect(iterator.next()).resolves.toEqual({ value: undefined, done: true });
+    await expect(iterator.next()).resolves.toEqual({ value: undefined, done: true });
+    await expect(iterator.return!()).resolves.toEqual({ value: undefined, done: true });
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1 });
+  });
+
+  it('once next() rejected for a missing report, it stays ended: a late succeed() changes nothing', async () => {
+    const backoff = new Backoff({ retryAll: true, maxTries: 5 });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    const attempt = (await iterator.next()).value as BlockAttempt;
+    const error = await iterator.next().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    attempt.succeed();
+    await expect(iterator.next()).rejects.toBe(error);
+    await expect(iterator.return!()).rejects.toBe(error);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 0, giveUps: 1 });
+  });
+
+  it('once return() threw for a missing report, it stays ended: a late succeed() changes nothing', async () => {
+    const backoff = new Backoff({ retryAll: true, maxTries: 5 });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    const attempt = (await iterator.next()).value as BlockAttempt;
+    const error = await iterator.return!().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    attempt.succeed();
+    await expect(iterator.return!()).rejects.toBe(error);
+    await expect(iterator.next()).rejects.toBe(error);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 0, giveUps: 1 });
+  });
+});

@@ -6,6 +6,8 @@ import {
   TimeoutError,
 } from '../src/index.js';
 
+import { installFakeClock } from './support/clock.js';
+
 type ErrorsModule = typeof import('../src/errors.js');
 
 /**
@@ -251,5 +253,36 @@ describe('non-instances', () => {
     values.forEach((value, index) => {
       expect(value instanceof klass, `values[${index}]`).toBe(false);
     });
+  });
+});
+
+describe('BrokenCircuitError from a breaker', () => {
+  it('open: says how long until a probe; half-open with the probe in flight: retryAfter 0 and says so', async () => {
+    const { Backoff, BrokenCircuitError, circuitBreaker } = await import('asyncbackoff');
+    const clock = installFakeClock();
+    try {
+      const breaker = circuitBreaker({
+        consecutiveFailures: 1,
+        halfOpenAfter: 100,
+        whenOpen: 'fail',
+      });
+      const backoff = new Backoff({ breaker, retryAll: true, maxTries: 1 });
+      await backoff.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+      const open = await backoff.execute(async () => 'refused').catch((e: unknown) => e);
+      expect(open).toBeInstanceOf(BrokenCircuitError);
+      expect((open as InstanceType<typeof BrokenCircuitError>).retryAfter).toBe(100);
+      expect((open as Error).message).toBe('Circuit open: no attempt for the next 100 ms');
+      await clock.tickAsync(100);
+      let release!: (value: string) => void;
+      const probe = backoff.execute(() => new Promise<string>((resolve) => (release = resolve)));
+      const refused = await backoff.execute(async () => 'refused').catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(BrokenCircuitError);
+      expect((refused as InstanceType<typeof BrokenCircuitError>).retryAfter).toBe(0);
+      expect((refused as Error).message).toBe('Circuit half-open: a probe is in flight');
+      release('probe');
+      await expect(probe).resolves.toBe('probe');
+    } finally {
+      clock.uninstall();
+    }
   });
 });

@@ -1,0 +1,443 @@
+/**
+ * The execution's state machine (src/execution.ts) where user code cuts into it: a breaker, a
+ * budget, a pause function, a policy or an abort listener that cancels the execution or throws
+ * while the engine is deciding, the deadline meeting onGiveup, and executions nested in attempts
+ * that already ended or have no time left.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  AttemptTimeoutError,
+  Backoff,
+  type CircuitBreaker,
+  circuitBreaker,
+  currentAttempt,
+  DeadlineExceededError,
+  type GiveupEvent,
+  type RetryBudget,
+} from 'asyncbackoff';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hang, sleep, TransientError, track, useFakeClock } from './support/harness.js';
+
+const t = useFakeClock();
+
+let warnings: Array<{ message: string; code: string | undefined }>;
+beforeEach(() => {
+  warnings = [];
+  vi.spyOn(process, 'emitWarning').mockImplementation(((
+    message: string,
+    options?: { code?: string },
+  ) => {
+    warnings.push({ message, code: options?.code });
+  }) as typeof process.emitWarning);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+type BreakerPass = NonNullable<ReturnType<CircuitBreaker['tryPass']>>;
+
+/** A closed breaker that admits every attempt; `overrides` replace its methods. */
+function breaker(overrides: Partial<CircuitBreaker> = {}): CircuitBreaker {
+  return {
+    state: 'closed',
+    whenOpen: 'wait',
+    tryPass: () => ({ probe: false }) as BreakerPass,
+    recordSuccess: () => {},
+    recordFailure: () => {},
+    release: () => {},
+    retryAfter: () => 0,
+    onReady: () => () => {},
+    ...overrides,
+  };
+}
+
+describe('a breaker that misbehaves', () => {
+  it('rejects with what tryPass threw, without calling the function', async () => {
+    const broken = new Error('breaker state lost');
+    const fn = vi.fn(async () => 'ran');
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => {
+          throw broken;
+        },
+      }),
+    });
+    await expect(backoff.execute(fn)).rejects.toBe(broken);
+    expect(fn).not.toHaveBeenCalled();
+    expect(backoff.statistics).toMatchObject({ attempts: 0, giveUps: 1 });
+  });
+
+  it("'wait': rejects with what onReady threw when the breaker holds the attempt", async () => {
+    const broken = new Error('cannot subscribe');
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => undefined,
+        onReady: () => {
+          throw broken;
+        },
+      }),
+    });
+    await expect(backoff.execute(async () => 'ran')).rejects.toBe(broken);
+  });
+
+  it("'wait': a throwing unsubscribe is a warning; the cancelled execution still rejects with the signal's reason", async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => undefined,
+        onReady: () => () => {
+          throw new Error('unsubscribe failed');
+        },
+      }),
+    }).withSignal(controller.signal);
+    const result = track(backoff.execute(async () => 'ran'));
+    await t.clock.tickAsync(10);
+    controller.abort('shutdown');
+    await t.clock.tickAsync(0);
+    expect(result.error).toBe('shutdown');
+    expect(warnings).toEqual([
+      {
+        message: 'asyncbackoff: the breaker threw or rejected: unsubscribe failed',
+        code: 'ASYNCBACKOFF_BREAKER_FAILED',
+      },
+    ]);
+  });
+
+  it("'wait': a breaker that calls the ready callback twice starts one attempt, not two", async () => {
+    let ready: (() => void) | undefined;
+    let open = true;
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => (open ? undefined : ({ probe: false } as BreakerPass)),
+        onReady: (callback) => {
+          ready = callback;
+          return () => {};
+        },
+      }),
+    });
+    const fn = vi.fn(() => hang<string>());
+    track(backoff.execute(fn));
+    await t.clock.tickAsync(0);
+    open = false;
+    ready!();
+    ready!();
+    await t.clock.tickAsync(0);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(backoff.statistics.attempts).toBe(1);
+  });
+
+  it("an execution cancelled by the breaker's own bookkeeping rejects with the signal's reason, though its attempt succeeded", async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({
+      breaker: breaker({ recordSuccess: () => controller.abort('breaker closed the gate') }),
+    }).withSignal(controller.signal);
+    await expect(backoff.execute(async () => 'value')).rejects.toBe('breaker closed the gate');
+    expect(backoff.statistics).toMatchObject({ successes: 0, done: 1 });
+  });
+});
+
+describe('a breaker whose state change cancels the execution', () => {
+  it('in tryPass (open → half-open): the function is not called, and the probe is handed back', async () => {
+    const controller = new AbortController();
+    let cancelOnHalfOpen = false;
+    const gate = circuitBreaker({
+      consecutiveFailures: 1,
+      halfOpenAfter: 100,
+      whenOpen: 'fail',
+      onStateChange: (change) => {
+        if (cancelOnHalfOpen && change.to === 'half-open') controller.abort('shutting down');
+      },
+    });
+    const backoff = new Backoff({ breaker: gate, maxTries: 1, retryAll: true });
+    await expect(backoff.execute(() => Promise.reject(new TransientError('down')))).rejects.toThrow(
+      'down',
+    );
+    expect(gate.state).toBe('open');
+    await t.clock.tickAsync(100);
+    cancelOnHalfOpen = true;
+    const fn = vi.fn(async () => 'ran');
+    await expect(backoff.withSignal(controller.signal).execute(fn)).rejects.toBe('shutting down');
+    expect(fn).not.toHaveBeenCalled();
+    expect(backoff.statistics.attempts).toBe(1);
+    // The probe it was given went back: the next call is admitted as the probe.
+    await expect(backoff.execute(async () => 'probe')).resolves.toBe('probe');
+    expect(gate.state).toBe('closed');
+  });
+
+  it("in retryAfter ('fail'): rejects with the signal's reason, not BrokenCircuitError", async () => {
+    const controller = new AbortController();
+    const onGiveup = vi.fn();
+    const backoff = new Backoff({
+      onGiveup,
+      breaker: breaker({
+        whenOpen: 'fail',
+        tryPass: () => undefined,
+        retryAfter: () => {
+          controller.abort('shutting down');
+          return 100;
+        },
+      }),
+    });
+    const result = backoff.withSignal(controller.signal).execute(async () => 'ran');
+    await expect(result).rejects.toBe('shutting down');
+    expect(onGiveup).not.toHaveBeenCalled();
+    expect(backoff.statistics).toMatchObject({ breakerRefusals: 1, giveUps: 0 });
+  });
+});
+
+describe('user code that cancels the execution while it decides', () => {
+  it('a pause function that aborts the signal: no retry, the reason wins', async () => {
+    const controller = new AbortController();
+    const fn = vi.fn(() => Promise.reject(new TransientError('down')));
+    const backoff = new Backoff({
+      retryAll: true,
+      maxTries: 5,
+      pause: () => {
+        controller.abort('stop');
+        return 10;
+      },
+    }).withSignal(controller.signal);
+    const result = track(backoff.execute(fn));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBe('stop');
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(backoff.statistics.retries).toBe(0);
+  });
+
+  it('a budget that aborts the signal while granting a retry: no retry, the reason wins', async () => {
+    const controller = new AbortController();
+    const budget: RetryBudget = {
+      recordFailure: () => {},
+      tryAcquire: () => {
+        controller.abort('stop');
+        return true;
+      },
+      recordSuccess: () => {},
+    };
+    const fn = vi.fn(() => Promise.reject(new TransientError('down')));
+    const backoff = new Backoff({ retryAll: true, maxTries: 5, pause: 10, budget });
+    const result = track(backoff.withSignal(controller.signal).execute(fn));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBe('stop');
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(backoff.statistics).toMatchObject({ retries: 0, budgetRefusals: 0 });
+  });
+
+  it("a budget that aborts the signal while recording a success: the reason wins over the attempt's value", async () => {
+    const controller = new AbortController();
+    const budget: RetryBudget = {
+      recordFailure: () => {},
+      tryAcquire: () => true,
+      recordSuccess: () => controller.abort('stop'),
+    };
+    const backoff = new Backoff({ attemptTimeout: 100, budget }).withSignal(controller.signal);
+    await expect(backoff.execute(async () => 'value')).rejects.toBe('stop');
+  });
+
+  it('a policy callback that aborts the signal and then throws: the reason wins, the throw is dropped', async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({
+      maxTries: 5,
+      retryAll: true,
+      policy: () => {
+        controller.abort('stop');
+        throw new Error('policy bug');
+      },
+    }).withSignal(controller.signal);
+    await expect(backoff.execute(() => Promise.reject(new TransientError('down')))).rejects.toBe(
+      'stop',
+    );
+    expect(backoff.statistics.giveUps).toBe(0);
+  });
+
+  it("an abort listener on the attempt's signal that cancels the execution: the attempt timeout is not retried", async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({ attemptTimeout: 50, maxTries: 5 }).withSignal(controller.signal);
+    const fn = vi.fn(() => {
+      currentAttempt()!.signal.addEventListener('abort', () => controller.abort('gave up on it'));
+      return hang<string>();
+    });
+    const result = track(backoff.execute(fn));
+    await t.clock.tickAsync(500);
+    expect(result.error).toBe('gave up on it');
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(backoff.statistics).toMatchObject({ timeouts: 0, retries: 0 });
+  });
+
+  it('a cascade of aborts that reaches one execution twice settles it once, with the first reason', async () => {
+    const first = new AbortController();
+    const second = new AbortController();
+    const base = new Backoff({ attemptTimeout: 1000 });
+    // Joined first to `first`: cancelled after the later one, by which time `second` cancelled it.
+    const both = track(
+      base
+        .withSignal(first.signal)
+        .withSignal(second.signal)
+        .execute(() => hang()),
+    );
+    const cascading = track(
+      base.withSignal(first.signal).execute(() => {
+        currentAttempt()!.signal.addEventListener('abort', () => second.abort('second'));
+        return hang();
+      }),
+    );
+    await t.clock.tickAsync(0);
+    first.abort('first');
+    await t.clock.tickAsync(0);
+    expect(cascading.error).toBe('first');
+    expect(both.error).toBe('second');
+    expect(base.statistics).toMatchObject({ attempts: 2, cancels: 2 });
+  });
+});
+
+describe('an async policy callback', () => {
+  it('that fulfils with something that is not a decision rejects with a TypeError naming it', async () => {
+    const backoff = new Backoff({ maxTries: 3, retryAll: true, policy: async () => 42 as never });
+    const error = await backoff
+      .execute(() => Promise.reject(new TransientError('down')))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(/'policy' must return \{ abandon, delay \}.*got 42/);
+  });
+});
+
+describe('an async predicate that settles after the execution moved on', () => {
+  it('a retryIf that rejects after the deadline passed changes nothing: the DeadlineExceededError stands', async () => {
+    const backoff = new Backoff({
+      deadline: 100,
+      retryIf: () =>
+        new Promise<boolean>((_, reject) => setTimeout(() => reject(new Error('too late')), 150)),
+    });
+    const result = track(backoff.execute(async () => 'value'));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    await t.clock.tickAsync(100); // the predicate's rejection comes, and is dropped
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(backoff.statistics).toMatchObject({ giveUps: 1, successes: 0 });
+  });
+});
+
+describe('the deadline and onGiveup', () => {
+  it('passing during the first attempt: onGiveup hears of it as a timeout whose error is the DeadlineExceededError', async () => {
+    const events: GiveupEvent[] = [];
+    const backoff = new Backoff({ deadline: 100, onGiveup: (event) => void events.push(event) });
+    const result = track(backoff.execute(() => hang()));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'deadline', kind: 'timeout', attempt: 1 });
+    expect(events[0]!.error).toBe(result.error);
+  });
+
+  it('is not held up by an async onGiveup, and its rejection is not left unhandled', async () => {
+    const backoff = new Backoff({
+      deadline: 100,
+      onGiveup: () => new Promise((_, reject) => setTimeout(() => reject(new Error('late')), 50)),
+    });
+    const result = track(backoff.execute(() => hang()));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(DeadlineExceededError);
+    expect(result.at).toBe(100);
+    await t.clock.tickAsync(100); // the hook's rejection comes and is swallowed
+  });
+
+  it('an onGiveup that throws synchronously replaces the DeadlineExceededError', async () => {
+    const hookError = new Error('hook broke');
+    const backoff = new Backoff({
+      deadline: 100,
+      onGiveup: () => {
+        throw hookError;
+      },
+    });
+    const result = track(backoff.execute(() => hang()));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBe(hookError);
+    expect(backoff.statistics.giveUps).toBe(1);
+  });
+});
+
+describe('executions nested in an attempt', () => {
+  it('one started after its enclosing attempt ended is not bounded by it', async () => {
+    const outer = new Backoff({ attemptTimeout: 100 });
+    const inner = new Backoff({ deadline: 1000 });
+    let later: ReturnType<typeof track<string>> | undefined;
+    await outer.execute(async () => {
+      // Work the attempt leaves running (in its async context): it starts once the attempt answered.
+      void sleep(10).then(() => {
+        later = track(inner.execute(() => sleep(500).then(() => 'done')));
+      });
+      return 'answered';
+    });
+    await t.clock.tickAsync(600);
+    expect(later?.value).toBe('done');
+  });
+
+  it('one started when its enclosing attempt has no time left rejects at once, without calling its function', async () => {
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const inner = new Backoff();
+    const fn = vi.fn(async () => 'ran');
+    let innerResult: ReturnType<typeof track<string>> | undefined;
+    let inAttempt: (<R>(run: () => R) => R) | undefined;
+    // Armed before the outer attempt's timer, for the same instant: it runs first, while the attempt
+    // is out of time but not yet ended (as a busy event loop would run it).
+    setTimeout(() => {
+      innerResult = track(inAttempt!(() => inner.execute(fn)));
+    }, 100);
+    const outerResult = track(
+      outer.execute(() => {
+        inAttempt = AsyncLocalStorage.snapshot();
+        return hang();
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(innerResult?.error).toBeInstanceOf(DeadlineExceededError);
+    expect(innerResult?.error).toMatchObject({ timeout: 0, attempts: 0 });
+    expect(fn).not.toHaveBeenCalled();
+    expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
+  });
+});
+
+describe('warnings about values that are not errors', () => {
+  it('name a thrown non-Error by its description', async () => {
+    const backoff = new Backoff({ maxTries: 3 });
+    await expect(backoff.execute(() => Promise.reject('nope'))).rejects.toBe('nope');
+    expect(warnings.map((w) => w.code)).toEqual(['ASYNCBACKOFF_NO_RETRY_FILTER']);
+    expect(warnings[0]!.message).toMatch(
+      /rejected with 'nope' \(a string\), which is not retriable/,
+    );
+  });
+
+  it("a failing onLateResult's non-Error is described; one that cannot even be inspected is said so", async () => {
+    const unshowable = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error('no prototype for you');
+        },
+      },
+    );
+    const thrown: unknown[] = ['release failed', unshowable];
+    const backoff = new Backoff({
+      attemptTimeout: 10,
+      maxTries: 1,
+      onLateResult: () => {
+        throw thrown.shift();
+      },
+    });
+    for (let i = 0; i < 2; i++) {
+      const result = track(backoff.execute(() => sleep(20).then(() => 'late')));
+      await t.clock.tickAsync(20);
+      expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    }
+    expect(warnings).toEqual([
+      {
+        message: "asyncbackoff: onLateResult threw or rejected: 'release failed' (a string)",
+        code: 'ASYNCBACKOFF_LATE_RESULT_FAILED',
+      },
+      {
+        message: 'asyncbackoff: onLateResult threw or rejected: a value that cannot be shown',
+        code: 'ASYNCBACKOFF_LATE_RESULT_FAILED',
+      },
+    ]);
+  });
+});
