@@ -3,7 +3,7 @@
  * process group (SIGTERM, then SIGKILL after the grace period) and members left behind.
  * POSIX: the process-group tests are skipped on Windows.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -16,7 +16,7 @@ import {
   SpawnError,
   signalNumber,
 } from '../../src/cli/child.js';
-import { alive, type Mailbox, mailbox, NODE, tempDir } from '../support/cli.js';
+import { alive, leaving, type Mailbox, mailbox, NODE, tempDir } from '../support/cli.js';
 
 const posix = process.platform !== 'win32';
 const dir = tempDir();
@@ -36,9 +36,13 @@ function thrown(fn: () => unknown): unknown {
   throw new Error('did not throw');
 }
 
-/** A script that ignores SIGTERM, reports its pid, and runs until killed. */
-const stubborn = () =>
-  `process.on('SIGTERM', () => {}); ${mb.report('process.pid')} setInterval(() => {}, 1e6);`;
+/**
+ * A script that ignores SIGTERM, reports its pid, and runs until killed; `ready` also writes to
+ * its stdout then (for {@link leaving}).
+ */
+const stubborn = (ready = false) =>
+  `process.on('SIGTERM', () => {}); ${mb.report('process.pid')}
+  ${ready ? "process.stdout.write('ready');" : ''} setInterval(() => {}, 1e6);`;
 
 describe('exit statuses', () => {
   it('reads an exit code or a signal as a shell does', () => {
@@ -51,6 +55,33 @@ describe('exit statuses', () => {
     const error = new CommandExitError({ code: null, signal: 'SIGINT' });
     expect(error).toMatchObject({ name: 'CommandExitError', exitCode: 130 });
     expect(error.message).toBe('the command failed (killed by SIGINT)');
+  });
+});
+
+describe.runIf(process.platform === 'linux')('groupAlive, on Linux', () => {
+  it('counts the live members of the group in /proc, not zombies nor vanished entries', async () => {
+    // A real group, so that kill(-pgid, 0) succeeds; its members are read from a /proc of ours.
+    const group = new ProcessGroup(NODE, ['-e', stubborn()], 100);
+    const pgid = Number(await mb.next());
+    expect(groupAlive(pgid)).toBe(true);
+    const proc = join(dir, 'proc');
+    const stat = (pid: number, comm: string, state: string) => {
+      mkdirSync(join(proc, String(pid)), { recursive: true });
+      writeFileSync(join(proc, String(pid), 'stat'), `${pid} (${comm}) ${state} 1 ${pgid} 0 0\n`);
+    };
+    mkdirSync(join(proc, 'self'), { recursive: true });
+    mkdirSync(join(proc, '99'), { recursive: true }); // exited between readdir and read: no stat
+    stat(100, 'node', 'S'); // another group's
+    writeFileSync(join(proc, '100', 'stat'), `100 (node) S 1 ${pgid + 1} 0 0\n`);
+    stat(101, 'a) Z (b', 'Z'); // a zombie whose name holds ') '
+    stat(102, 'x', 'X');
+    expect(groupAlive(pgid, proc)).toBe(false);
+    stat(103, 'sh -c) S 1', 'R');
+    expect(groupAlive(pgid, proc)).toBe(true);
+    // Without /proc, a group kill() finds is alive.
+    expect(groupAlive(pgid, join(dir, 'no-proc'))).toBe(true);
+    await group.terminate('SIGKILL', 100);
+    expect(groupAlive(pgid)).toBe(false);
   });
 });
 
@@ -135,10 +166,8 @@ describe('ProcessGroup', () => {
   it.runIf(posix)(
     'stops members the leader left running, SIGKILL after the grace period',
     async () => {
-      // The leader starts a grandchild that ignores SIGTERM, and exits 4 once it has reported.
-      const leader = `const g = require('child_process').spawn(process.execPath,
-        ['-e', ${JSON.stringify(stubborn())}], { stdio: 'ignore' });
-      ${mb.report('g.pid')}`.replace(/;\s*$/, ".on('close', () => process.exit(4));");
+      // The leader starts a grandchild that ignores SIGTERM, and exits 4 once it is ready.
+      const leader = leaving(4, stubborn(true));
       const onLeftovers = vi.fn();
       const group = new ProcessGroup(NODE, ['-e', leader], 50, onLeftovers);
       const grandchild = Number(await mb.next());

@@ -23,6 +23,16 @@ export function node(script: string, ...args: string[]): string[] {
   return [NODE, '-e', script, ...args];
 }
 
+/**
+ * A script that starts `script` in a grandchild, in its process group, and exits `code` as soon as
+ * the grandchild writes to its stdout: a command that leaves a process running.
+ */
+export function leaving(code: number, script: string): string {
+  return `const g = require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(script)}],
+      { stdio: ['ignore', 'pipe', 'ignore'] });
+    g.stdout.once('data', () => process.exit(${code}));`;
+}
+
 /** A place a command reports to: `report(text)` in its script sends `text`. */
 export interface Mailbox {
   /** A statement for the command's script that sends `text` (an expression) to {@link next}. */
