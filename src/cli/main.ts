@@ -12,7 +12,6 @@ import {
   AttemptTimeoutError,
   Backoff,
   currentAttempt,
-  DeadlineExceededError,
   type GiveupEvent,
   type RetryEvent,
 } from '../index.js';
@@ -191,18 +190,12 @@ async function run(config: CliConfig, io: CliIo): Promise<number> {
         reason = 'spawn-error';
         code = error.exitCode;
         io.stderr.write(`asyncbackoff: ${error.message}\n`);
-      } else if (
-        giveup === 'deadline' ||
-        error instanceof DeadlineExceededError ||
-        // The deadline timer rejects without the onGiveup hook; nothing else does here.
-        (giveup === undefined &&
-          (error instanceof CommandExitError || error instanceof AttemptTimeoutError))
-      ) {
+      } else if (giveup === 'deadline') {
+        // onGiveup is told of the deadline whether it passed during an attempt or a pause.
         reason = 'deadline';
         code = EXIT_TIMEOUT;
-        const last = giveup === 'deadline' ? `${lastFailure}; ` : '';
         say(
-          `${last}deadline of ${formatDuration(config.deadline ?? 0)} reached after ${plural(attempts, 'attempt')}`,
+          `${lastFailure}; deadline of ${formatDuration(config.deadline!)} reached after ${plural(attempts, 'attempt')}`,
         );
       } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
         reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
@@ -256,16 +249,7 @@ export function version(from: string | URL = import.meta.url): string {
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    let request: ReturnType<typeof parseCli>;
-    try {
-      request = parseCli(argv);
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      io.stderr.write(
-        `asyncbackoff: ${error.message}\n${SYNOPSIS}\nTry 'asyncbackoff --help' for more information.\n`,
-      );
-      return EXIT_USAGE;
-    }
+    const request = parseCli(argv);
     if (request.kind === 'help') {
       io.stdout.write(HELP);
       return 0;
@@ -276,6 +260,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     }
     return await run(request.config, io);
   } catch (error) {
+    // Only parseCli throws UsageError.
+    if (error instanceof UsageError) {
+      io.stderr.write(
+        `asyncbackoff: ${error.message}\n${SYNOPSIS}\nTry 'asyncbackoff --help' for more information.\n`,
+      );
+      return EXIT_USAGE;
+    }
     io.stderr.write(`asyncbackoff: ${crashReport(error)}\n`);
     return EXIT_INTERNAL;
   }
