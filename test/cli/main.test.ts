@@ -320,7 +320,7 @@ describe('main: running the command', () => {
     const o = await run('-d', '20s', '-p', '30s', '--json', ...node('process.exit(1)'));
     expect(o.code).toBe(124);
     expect(o.summary).toMatchObject({ attempts: 1, reason: 'deadline' });
-    expect(o.summary.elapsedMs as number).toBeLessThan(20_000);
+    expect(o.summary?.elapsedMs as number).toBeLessThan(20_000);
     expect(o.stderr).toMatch(
       new RegExp(
         `^asyncbackoff: attempt 1 failed \\(exit 1\\) after ${DUR}; deadline of 20s reached after 1 attempt\n$`,
