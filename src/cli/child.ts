@@ -95,7 +95,7 @@ export function groupAlive(pgid: number, proc = '/proc'): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
   // Only Linux's /proc has the stat files read below.
-  /* v8 ignore if -- @preserve: not Linux, as on the CI */
+  /* v8 ignore if: not Linux, as on the CI */
   if (process.platform !== 'linux') return true;
   let names: string[];
   try {
@@ -231,7 +231,7 @@ export class ProcessGroup {
     if (this.pid === undefined || this.sent.has(signal)) return;
     this.sent.add(signal);
     try {
-      /* v8 ignore else -- @preserve: Windows, which has no process groups */
+      /* v8 ignore else: Windows, which has no process groups */
       if (GROUPS) process.kill(-this.pid, signal);
       else if (this.status === undefined) this.child.kill(signal);
     } catch {
