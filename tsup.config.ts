@@ -74,7 +74,7 @@ export default defineConfig([
   },
   {
     ...common,
-    // The commands (package.json "bin"). The shebang comes from the source (src/cli/main.ts);
+    // The commands (package.json "bin"). The shebang comes from the source (src/cli/bin.ts);
     // tsup makes a file that starts with one executable.
     entry: Object.fromEntries(binEntries().map((entry) => [entry.name, entry.source])),
     format: ['esm'],

@@ -12,7 +12,7 @@ const root = new URL('../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
 
 /** Sources of the files in package.json "bin", by file. */
-const BIN_SOURCES = { './dist/cli.js': 'src/cli/main.ts' };
+const BIN_SOURCES = { './dist/cli.js': 'src/cli/bin.ts' };
 
 /**
  * @typedef {object} LibraryEntry
@@ -55,7 +55,7 @@ export function libraryEntries() {
  * @typedef {object} BinEntry
  * @property {string} command  the command's name
  * @property {string} name     the tsup entry name (`cli`)
- * @property {string} source   `src/cli/main.ts`
+ * @property {string} source   `src/cli/bin.ts`
  * @property {string} file     `dist/cli.js`
  */
 

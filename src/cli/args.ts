@@ -246,12 +246,12 @@ function parseOptions(args: readonly string[]) {
     throw new UsageError(parseArgsMessage(error));
   }
   // `-n 2 -n 3` would otherwise silently mean 3.
+  // Every token is an option: splitCommand leaves parseArgs neither positionals nor `--`.
   const seen = new Set<string>();
-  for (const token of parsed.tokens)
-    if (token.kind === 'option') {
-      if (seen.has(token.name)) throw new UsageError(`--${token.name} given more than once`);
-      seen.add(token.name);
-    }
+  for (const { name } of parsed.tokens as { name: string }[]) {
+    if (seen.has(name)) throw new UsageError(`--${name} given more than once`);
+    seen.add(name);
+  }
   return parsed.values;
 }
 
@@ -265,22 +265,21 @@ function parseAll(args: readonly string[]) {
   });
 }
 
-/** parseArgs' messages, shortened. */
+/**
+ * parseArgs' messages, shortened. {@link splitCommand} leaves parseArgs no positional argument, so
+ * an option is either unknown or has a bad value.
+ */
 function parseArgsMessage(error: unknown): string {
   const { code, message } = error as { code?: string; message: string };
-  switch (code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `${message.split('. ')[0]!.replace(/^Unknown/, 'unknown')}`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      // "Option '--pause' argument is ambiguous" (a value starting with '-') or "... missing".
-      if (/ambiguous/.test(message)) {
-        const option = /'(--[a-z-]+)/.exec(message)?.[1] ?? 'the option';
-        return `${option} needs a value (a negative one is not allowed)`;
-      }
-      return message.replace(/^Option/, 'option');
-    default:
-      return message;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+    return `${message.split('. ')[0]!.replace(/^Unknown/, 'unknown')}`;
+  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: "Option '--pause' argument is ambiguous" (a value starting
+  // with '-'), "... argument missing" or "Option '--json' does not take an argument".
+  if (/ambiguous/.test(message)) {
+    const option = /'(--[a-z-]+)/.exec(message)?.[1] ?? 'the option';
+    return `${option} needs a value (a negative one is not allowed)`;
   }
+  return message.replace(/^Option/, 'option');
 }
 
 function optionalDuration(name: string, text: string | undefined): number | null {
@@ -341,21 +340,17 @@ function pauseOption(values: Values): number | DelayStrategy {
     if (!(factor >= 1) || !Number.isFinite(factor))
       throw new UsageError(`--factor must be a number >= 1, got '${values.factor}'`);
   }
-  try {
-    switch (backoff) {
-      case 'constant':
-        return jitter === 'none' && max === undefined ? pause : constant(pause, { jitter, max });
-      case 'exponential':
-        return exponential({ initial: pause, factor, max, jitter });
-      case 'linear': {
-        const step = optionalDuration('step', values.step) ?? pause;
-        return linear({ initial: pause, step, max, jitter });
-      }
-      case 'fibonacci':
-        return fibonacci({ initial: pause, max, jitter });
+  // The checks above leave the strategies nothing to reject.
+  switch (backoff) {
+    case 'constant':
+      return jitter === 'none' && max === undefined ? pause : constant(pause, { jitter, max });
+    case 'exponential':
+      return exponential({ initial: pause, factor, max, jitter });
+    case 'linear': {
+      const step = optionalDuration('step', values.step) ?? pause;
+      return linear({ initial: pause, step, max, jitter });
     }
-  } catch (error) {
-    // The checks above should leave nothing for the strategies to reject; keep their word anyway.
-    throw new UsageError((error as Error).message);
+    case 'fibonacci':
+      return fibonacci({ initial: pause, max, jitter });
   }
 }

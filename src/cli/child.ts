@@ -25,8 +25,8 @@ export function signalNumber(signal: NodeJS.Signals): number {
 
 /** A shell's view of an exit status: the exit code, or 128 + the signal number (SIGKILL → 137). */
 export function exitCodeOf(status: ExitStatus): number {
-  if (status.code !== null) return status.code;
-  return 128 + (status.signal === null ? 0 : signalNumber(status.signal));
+  // Node's 'exit' event sets exactly one of the two.
+  return status.code ?? 128 + signalNumber(status.signal!);
 }
 
 /** `exit 1` or `killed by SIGTERM`, for messages. */
@@ -54,16 +54,15 @@ export class SpawnError extends Error {
   /** The system error code, such as `'ENOENT'`. */
   readonly code: string;
   readonly exitCode: 126 | 127;
-  constructor(command: string, cause: unknown) {
-    const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+  /** @param cause - what `spawn()` threw or emitted: always an Error, nearly always with a code. */
+  constructor(command: string, cause: NodeJS.ErrnoException) {
+    const code = cause.code ?? 'EUNKNOWN';
     const why =
       code === 'ENOENT'
         ? 'command not found'
         : code === 'EACCES'
           ? 'permission denied'
-          : cause instanceof Error
-            ? cause.message
-            : String(cause);
+          : cause.message;
     super(`cannot run '${command}': ${why}`, { cause });
     this.code = code;
     this.exitCode = code === 'ENOENT' ? 127 : 126;
@@ -85,18 +84,22 @@ const noop = (): void => {};
  * `kill(-pgid, 0)` alone is not enough: an orphan re-parented to a PID 1 that never reaps (common
  * in containers) stays a zombie, still counted by `kill`, though it can do nothing any more. On
  * Linux the group's members are therefore looked up in /proc and zombies ignored.
+ *
+ * @param proc - where procfs is mounted; the tests pass a directory of their own.
  */
-export function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number, proc = '/proc'): boolean {
   try {
     process.kill(-pgid, 0);
   } catch (error) {
     // EPERM: a member runs as another user; it exists.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // Only Linux's /proc has the stat files read below.
+  /* v8 ignore if: not Linux, as on the CI */
   if (process.platform !== 'linux') return true;
   let names: string[];
   try {
-    names = readdirSync('/proc');
+    names = readdirSync(proc);
   } catch {
     return true;
   }
@@ -106,7 +109,7 @@ export function groupAlive(pgid: number): boolean {
     if (first < 48 || first > 57) continue;
     let stat: string;
     try {
-      stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      stat = readFileSync(`${proc}/${name}/stat`, 'latin1');
     } catch {
       continue; // exited meanwhile
     }
@@ -164,15 +167,15 @@ export class ProcessGroup {
     try {
       this.child = spawn(command, args, { stdio: 'inherit', detached: GROUPS, windowsHide: true });
     } catch (error) {
-      throw new SpawnError(command, error);
+      throw new SpawnError(command, error as Error);
     }
     this.pid = this.child.pid;
     this.exited = new Promise((resolve, reject) => {
-      // 'error' after a successful start would only report a failed kill(); the listener must
-      // stay so such an event is not thrown.
-      this.child.on('error', (error) => {
-        if (this.pid === undefined) reject(new SpawnError(command, error));
-      });
+      // No pid: the start failed, and 'error' comes next. After a successful start, 'error' would
+      // only report a failed kill() (Windows); the listener must stay so it is not thrown.
+      if (this.pid === undefined)
+        this.child.on('error', (error) => reject(new SpawnError(command, error)));
+      else this.child.on('error', noop);
       this.child.once('exit', (code, signal) => {
         this.status = { code, signal };
         resolve(this.status);
@@ -228,6 +231,7 @@ export class ProcessGroup {
     if (this.pid === undefined || this.sent.has(signal)) return;
     this.sent.add(signal);
     try {
+      /* v8 ignore else: Windows, which has no process groups */
       if (GROUPS) process.kill(-this.pid, signal);
       else if (this.status === undefined) this.child.kill(signal);
     } catch {

@@ -1,15 +1,17 @@
-#!/usr/bin/env node
 /**
  * The `asyncbackoff` command: `asyncbackoff [options] [--] <command> [args...]` runs the command
  * through a {@link Backoff}, one child process per attempt, until it exits 0 or the policy gives
  * up. See `HELP` in ./args.ts for the options and exit statuses.
+ *
+ * Importing this module does nothing: ./bin.ts (built as dist/cli.js) calls {@link main} with the
+ * process's arguments and exits with the status it resolves with.
  */
+import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import {
   AttemptTimeoutError,
   Backoff,
   currentAttempt,
-  DeadlineExceededError,
   type GiveupEvent,
   type RetryEvent,
 } from '../index.js';
@@ -25,6 +27,16 @@ import {
   signalNumber,
 } from './child.js';
 import { formatDuration } from './duration.js';
+
+/** Where the CLI writes, and where it hears signals: the process's own unless a test passes others. */
+export interface CliIo {
+  /** For `--help`, `--version` and the `--json` summary. */
+  readonly stdout: { write(text: string): unknown };
+  /** For progress lines and errors. */
+  readonly stderr: { write(text: string): unknown };
+  /** Emits the signals to forward to the command: `'SIGINT'`, `'SIGTERM'`, `'SIGHUP'`. */
+  readonly signals: Pick<EventEmitter, 'on' | 'off'>;
+}
 
 /** Signals this process forwards to the command before it stops retrying. */
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -57,17 +69,22 @@ class Interrupted extends Error {
   }
 }
 
+/** What to print for an error of asyncbackoff's own: its stack, when it has one. */
+function crashReport(error: unknown): string {
+  return (error as Error | undefined)?.stack ?? String(error);
+}
+
 /** `1 attempt`, `3 attempts`. */
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 /** Runs the command under the policy of `config`; resolves with the exit status to exit with. */
-async function run(config: CliConfig): Promise<number> {
+async function run(config: CliConfig, io: CliIo): Promise<number> {
   const startedAt = performance.now();
   const say = config.quiet
     ? () => {}
-    : (line: string) => void process.stderr.write(`asyncbackoff: ${line}\n`);
+    : (line: string) => void io.stderr.write(`asyncbackoff: ${line}\n`);
   const label = (attempt: number) =>
     config.maxTries === null ? `attempt ${attempt}` : `attempt ${attempt}/${config.maxTries}`;
 
@@ -93,7 +110,6 @@ async function run(config: CliConfig): Promise<number> {
       void active.terminate(signal, config.grace);
     interrupt.abort(new Interrupted(signal));
   };
-  for (const signal of FORWARDED) process.on(signal, onSignal);
 
   /** `failed (exit 1) after 1.2s` or `timed out after 2s`. */
   const failure = (error: unknown): string => {
@@ -144,76 +160,80 @@ async function run(config: CliConfig): Promise<number> {
     },
   });
 
-  let code: number;
-  let reason: Reason;
+  // Heard from the first attempt until the command (and its group) is gone, then no longer.
+  const listeners = FORWARDED.map((signal) => [signal, () => onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) io.signals.on(signal, listener);
   try {
-    await backoff.execute(attempt);
-    code = 0;
-    reason = 'success';
-    const { attempts } = backoff.statistics;
-    if (attempts > 1)
-      say(
-        `${label(attempts)} succeeded after ${formatDuration(performance.now() - attemptStartedAt)} ` +
-          `(${attempts} attempts in ${formatDuration(performance.now() - startedAt)})`,
-      );
-  } catch (error) {
-    const attempts = backoff.statistics.attempts;
-    if (error instanceof Interrupted) {
-      reason = 'interrupted';
-      // The command that was running decides (it may trap the signal and exit 0); without one,
-      // exit as a shell does when killed by the signal.
-      code =
-        interruptedGroup === undefined
-          ? 128 + signalNumber(error.signal)
-          : exitCodeOf(await interruptedGroup.exited);
-    } else if (error instanceof SpawnError) {
-      reason = 'spawn-error';
-      code = error.exitCode;
-      process.stderr.write(`asyncbackoff: ${error.message}\n`);
-    } else if (
-      giveup === 'deadline' ||
-      error instanceof DeadlineExceededError ||
-      // The deadline timer rejects without the onGiveup hook; nothing else does here.
-      (giveup === undefined &&
-        (error instanceof CommandExitError || error instanceof AttemptTimeoutError))
-    ) {
-      reason = 'deadline';
-      code = EXIT_TIMEOUT;
-      const last = giveup === 'deadline' ? `${lastFailure}; ` : '';
-      say(
-        `${last}deadline of ${formatDuration(config.deadline ?? 0)} reached after ${plural(attempts, 'attempt')}`,
-      );
-    } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
-      reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
-      code = error instanceof CommandExitError ? error.exitCode : EXIT_TIMEOUT;
-      say(
-        giveup === 'giveup'
-          ? `${lastFailure}; exit code ${code} is not retried`
-          : `${lastFailure}; giving up after ${plural(attempts, 'attempt')}`,
-      );
-    } else {
-      reason = 'internal-error';
-      code = EXIT_INTERNAL;
-      process.stderr.write(`asyncbackoff: ${(error as Error)?.stack ?? String(error)}\n`);
+    let code: number;
+    let reason: Reason;
+    try {
+      await backoff.execute(attempt);
+      code = 0;
+      reason = 'success';
+      const { attempts } = backoff.statistics;
+      if (attempts > 1)
+        say(
+          `${label(attempts)} succeeded after ${formatDuration(performance.now() - attemptStartedAt)} ` +
+            `(${attempts} attempts in ${formatDuration(performance.now() - startedAt)})`,
+        );
+    } catch (error) {
+      const attempts = backoff.statistics.attempts;
+      if (error instanceof Interrupted) {
+        reason = 'interrupted';
+        // The command that was running decides (it may trap the signal and exit 0); without one,
+        // exit as a shell does when killed by the signal.
+        code =
+          interruptedGroup === undefined
+            ? 128 + signalNumber(error.signal)
+            : exitCodeOf(await interruptedGroup.exited);
+      } else if (error instanceof SpawnError) {
+        reason = 'spawn-error';
+        code = error.exitCode;
+        io.stderr.write(`asyncbackoff: ${error.message}\n`);
+      } else if (giveup === 'deadline') {
+        // onGiveup is told of the deadline whether it passed during an attempt or a pause.
+        reason = 'deadline';
+        code = EXIT_TIMEOUT;
+        say(
+          `${lastFailure}; deadline of ${formatDuration(config.deadline!)} reached after ${plural(attempts, 'attempt')}`,
+        );
+      } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
+        reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
+        code = error instanceof CommandExitError ? error.exitCode : EXIT_TIMEOUT;
+        say(
+          giveup === 'giveup'
+            ? `${lastFailure}; exit code ${code} is not retried`
+            : `${lastFailure}; giving up after ${plural(attempts, 'attempt')}`,
+        );
+      } else {
+        reason = 'internal-error';
+        code = EXIT_INTERNAL;
+        io.stderr.write(`asyncbackoff: ${crashReport(error)}\n`);
+      }
     }
-  }
 
-  // Like timeout(1), return only once the command (and its group) is gone.
-  await active?.settled();
-  if (config.json) {
-    const { attempts, timeouts } = backoff.statistics;
-    const elapsedMs = Math.round(performance.now() - startedAt);
-    const summary = { ok: code === 0, exitCode: code, attempts, elapsedMs, timeouts, reason };
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    // Like timeout(1), return only once the command (and its group) is gone.
+    await active?.settled();
+    if (config.json) {
+      const { attempts, timeouts } = backoff.statistics;
+      const elapsedMs = Math.round(performance.now() - startedAt);
+      const summary = { ok: code === 0, exitCode: code, attempts, elapsedMs, timeouts, reason };
+      io.stdout.write(`${JSON.stringify(summary)}\n`);
+    }
+    return code;
+  } finally {
+    for (const [signal, listener] of listeners) io.signals.off(signal, listener);
   }
-  return code;
 }
 
-/** The package's version, from the package.json above this file (src/cli/ or dist/). */
-function version(): string {
+/**
+ * The package's version, from the package.json above `from` (this file, in src/cli/ or dist/), or
+ * `'unknown'` when there is none named asyncbackoff.
+ */
+export function version(from: string | URL = import.meta.url): string {
   for (const path of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8'));
+      const pkg = JSON.parse(readFileSync(new URL(path, from), 'utf8'));
       if (pkg.name === 'asyncbackoff') return String(pkg.version);
     } catch {
       // not there; try the next
@@ -222,36 +242,37 @@ function version(): string {
   return 'unknown';
 }
 
-/** Parses `argv` and runs; resolves with the exit status. */
-async function main(argv: readonly string[]): Promise<number> {
-  let request: ReturnType<typeof parseCli>;
+/**
+ * The command: parses `argv` (the arguments after `node` and the script), runs, and resolves with
+ * the exit status. It never rejects: a failure of its own is reported on `io.stderr` with status
+ * 125. Signals are heard on `io.signals` only while a command runs.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    request = parseCli(argv);
+    const request = parseCli(argv);
+    if (request.kind === 'help') {
+      io.stdout.write(HELP);
+      return 0;
+    }
+    if (request.kind === 'version') {
+      io.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    return await run(request.config, io);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(
-      `asyncbackoff: ${error.message}\n${SYNOPSIS}\nTry 'asyncbackoff --help' for more information.\n`,
-    );
-    return EXIT_USAGE;
+    // Only parseCli throws UsageError.
+    if (error instanceof UsageError) {
+      io.stderr.write(
+        `asyncbackoff: ${error.message}\n${SYNOPSIS}\nTry 'asyncbackoff --help' for more information.\n`,
+      );
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`asyncbackoff: ${crashReport(error)}\n`);
+    return EXIT_INTERNAL;
   }
-  if (request.kind === 'help') {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (request.kind === 'version') {
-    process.stdout.write(`${version()}\n`);
-    return 0;
-  }
-  return run(request.config);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    // Exit once stdout has taken everything written so far (a pipe may be asynchronous).
-    process.stdout.write('', () => process.exit(code));
-  },
-  (error: unknown) => {
-    process.stderr.write(`asyncbackoff: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(EXIT_INTERNAL);
-  },
-);
+/** The process's own streams and signals. */
+function processIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, signals: process };
+}

@@ -82,6 +82,11 @@ describe('formatDuration', () => {
     expect(formatDuration(ms)).toBe(text);
   });
 
+  it('writes a value that is no finite duration as it is', () => {
+    expect(formatDuration(Number.POSITIVE_INFINITY)).toBe('Infinity');
+    expect(formatDuration(Number.NaN)).toBe('NaN');
+  });
+
   it('round-trips its own output for whole seconds and minutes', () => {
     for (const ms of [0, 500, 2000, 90_000, 5_400_000]) {
       expect(parseDuration(formatDuration(ms))).toBe(ms);

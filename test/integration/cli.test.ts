@@ -1,7 +1,7 @@
 /**
  * The `asyncbackoff` CLI end to end: real child processes, real signals, real exit statuses.
  *
- * The CLI runs from source (`node --import tsx src/cli/main.ts`), the commands it retries are
+ * The CLI runs from source (`node --import tsx src/cli/bin.ts`), the commands it retries are
  * `node -e` scripts. Nothing here sleeps to wait: every step waits for an event (a line the
  * command prints, the CLI's exit).
  */
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = join(ROOT, 'src/cli/main.ts');
+const MAIN = join(ROOT, 'src/cli/bin.ts');
 const NODE = process.execPath;
 const dir = mkdtempSync(join(tmpdir(), 'asyncbackoff-cli-'));
 
