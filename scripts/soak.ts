@@ -30,7 +30,8 @@
  *   batch    `api.map` of 5-20 items, settled (some items retried, some failing finally) or
  *            stopOnError with every item fulfilled; per-item outcomes checked in input order
  *   lock     `locks.withLock` on one of two shared in-memory locks under contention (one with
- *            ttl + renew); at most one holder at a time, the body's value comes back
+ *            ttl + renew); at most one holder at a time, the body's value comes back; at most 8
+ *            lock calls in flight (a worker that draws a 9th runs a success instead)
  *   breaker  `guarded` with a 'fail' circuit breaker in front of a dependency that is down 1 s of
  *            every 5 s: while it is down calls fail (Transient or BrokenCircuitError), and a call made
  *            wholly in the stable up-time (from 500 ms after an outage to the next) must succeed
@@ -639,14 +640,19 @@ const renewedLock = new MemoryLock(150);
 const MAX_LOCK_CALLS = 8;
 let lockCalls = 0;
 
-async function lock(id: number): Promise<void> {
-  if (lockCalls >= MAX_LOCK_CALLS) return success(id);
+/** Returns the kind it ran: 'success' instead when MAX_LOCK_CALLS are in flight. */
+async function lock(id: number): Promise<Kind> {
+  if (lockCalls >= MAX_LOCK_CALLS) {
+    await success(id);
+    return 'success';
+  }
   lockCalls++;
   try {
     await lockOnce(id);
   } finally {
     lockCalls--;
   }
+  return 'lock';
 }
 async function lockOnce(id: number): Promise<void> {
   const which = pick(3) === 0 ? renewedLock : plainLock;
@@ -708,7 +714,8 @@ async function breakerCall(id: number): Promise<void> {
   }
 }
 
-const SCENARIOS: Record<Kind, (id: number) => Promise<void>> = {
+/** A scenario; one that ran another kind instead resolves with that kind. */
+const SCENARIOS: Record<Kind, (id: number) => Promise<unknown>> = {
   success,
   retried,
   giveup,
@@ -726,10 +733,11 @@ let stopping = false;
 let nextId = 1;
 async function worker(): Promise<void> {
   while (!stopping) {
-    const kind = pickKind();
+    let kind = pickKind();
     const id = nextId++;
     try {
-      await SCENARIOS[kind](id);
+      const ran = await SCENARIOS[kind](id);
+      if (typeof ran === 'string') kind = ran as Kind;
     } catch (error) {
       mismatch(kind, `the scenario threw ${describe(error)}`);
     }
