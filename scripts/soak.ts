@@ -123,6 +123,9 @@ const REPORT_EVERY_S = positive('report-every', args['report-every'], 20);
 const SEED = integer('seed', args.seed, 1, 0);
 const CONCURRENCY = integer('concurrency', args.concurrency, 200, 1);
 const RUN_MS = MINUTES * 60_000;
+// setTimeout's limit (about 24.8 days): a longer run would end at once.
+if (RUN_MS > 2 ** 31 - 1) usage(`--minutes must be at most ${Math.floor((2 ** 31 - 1) / 60_000)}`);
+if (REPORT_EVERY_S * 1000 > 2 ** 31 - 1) usage('--report-every is too long');
 const WARMUP_MS = Math.min(20_000, RUN_MS / 3);
 const HEAP_BOUND_MB = 4;
 
