@@ -13,8 +13,8 @@
  *
  * The workload: `--concurrency` workers (default 200) each run one scenario after another, picked by
  * a seeded PRNG (`--seed`, default 1), and idles 0-19 ms between calls (a server between
- * requests; without it one core saturates). Every scenario checks its outcome (value, error class, error identity,
- * attempt count); a mismatch counts as wrong. The scenarios:
+ * requests; without it one core saturates). Every scenario checks its outcome (value, error class,
+ * error identity, attempt count); a mismatch counts as wrong. The scenarios:
  *   success  `api.withSignal(request).execute(fn)`, fn answers after an I/O turn or a 1-3 ms timer
  *   retried  fails 1-2 times (Transient), then succeeds; through `api` (jittered pauses > 0) or
  *            `fast` (pause 0)
@@ -37,6 +37,12 @@
  *            wholly in the stable up-time (from 500 ms after an outage to the next) must succeed
  * The instances and the view are all bound to two long-lived signals, `shutdown` (instance option)
  * and `request` (`withSignal`), never aborted: their abort listeners must return to 0.
+ *
+ * Two outcomes depend on the event loop's lateness and are counted, not called wrong, only when the
+ * script saw that lateness itself: a late answer that wins over an attempt timeout whose timer ran
+ * with it (README, "Choosing attemptTimeout"; a probe timer due with the timeout ran no earlier
+ * than the answer), and an abort due early in a 100 ms pause that ran only once the pause was due
+ * too (the two overdue timers may run in either order), so that a second attempt started first.
  *
  * Every `--report-every` seconds (default 20) one line: elapsed, calls by kind, heapUsed after
  * gc (MB), abort listeners on shutdown/request, active Timeout resources (the workload's own sleeps
