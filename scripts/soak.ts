@@ -40,8 +40,8 @@
  *
  * Two outcomes depend on the event loop's lateness and are counted, not called wrong, only when the
  * script saw that lateness itself: a late answer that wins over an attempt timeout whose timer ran
- * with it (README, "Choosing attemptTimeout"; a probe timer due with the timeout ran no earlier
- * than the answer), and an abort due early in a 100 ms pause that ran only once the pause was due
+ * late (README, "Choosing attemptTimeout"; the check phase after a probe timer due with the
+ * timeout ran no earlier than the answer), and an abort due early in a 100 ms pause that ran only once the pause was due
  * too (the two overdue timers may run in either order), so that a second attempt started first.
  *
  * Every `--report-every` seconds (default 20) one line: elapsed, calls by kind, heapUsed after
@@ -460,16 +460,19 @@ async function timeout(id: number): Promise<void> {
       mismatch('timeout', `expected AttemptTimeoutError, got ${describe(r)}`);
   } else {
     // The first attempt ignores its signal and fulfils late, at 4x the 50 ms timeout. Rule 1 and
-    // "Choosing attemptTimeout": a timeout timer that runs late while the answer is already there
-    // lets the answer win; that is right only if the event loop was blocked past the answer's time,
-    // which a probe timer due with the timeout shows (it then fires no earlier than the answer).
-    const started = performance.now();
-    let probeFired = Number.POSITIVE_INFINITY;
+    // "Choosing attemptTimeout": a timeout timer that runs more than 2 ms late is judged in that
+    // turn's check phase, and an answer there by then wins. That is right only if the turn that
+    // ran the timeout ran past the answer, which a probe shows: a timer due with the timeout
+    // queues an immediate, which runs in the same check phase; it must not run before the answer.
+    let answeredAt = Number.POSITIVE_INFINITY;
+    let probeCheckAt = Number.NEGATIVE_INFINITY;
     const r = await outcome(
       hung.execute(async () => {
         if (attemptNo() === 1) {
           const probe = setTimeout(() => {
-            probeFired = performance.now();
+            setImmediate(() => {
+              probeCheckAt = performance.now();
+            });
           }, 50);
           const late = sleep(LATE_MS);
           lateTimers.add(late);
@@ -478,12 +481,13 @@ async function timeout(id: number): Promise<void> {
             clearTimeout(probe);
           });
           await late;
+          answeredAt = performance.now();
           return -1;
         }
         return answer(id);
       }),
     );
-    if (r.ok && r.value === -1 && probeFired >= started + LATE_MS) lateAnswersWon++;
+    if (r.ok && r.value === -1 && probeCheckAt >= answeredAt) lateAnswersWon++;
     else if (!r.ok || r.value !== id) mismatch('timeout', `expected ${id}, got ${describe(r)}`);
   }
 }
