@@ -5,6 +5,7 @@
  */
 import type { Backoff } from './backoff.js';
 import { nextMicrotask } from './clock.js';
+import { SignalLink } from './signals.js';
 import { checkOptions, describe } from './validate.js';
 
 /** Progress of a batch, reported after every item settles. */
@@ -149,8 +150,10 @@ export function runBatch<T, R>(
   // One controller per batch: stopping the batch aborts every execution in it through one view.
   const controller = new AbortController();
   const view = backoff.withSignal(controller.signal);
-  const forward = () => controller.abort(signal!.reason);
-  signal?.addEventListener('abort', forward);
+  // Through the signal's shared hub (signals.ts), as executions are: batches on one long-lived
+  // signal (a service's shutdown) add one abort listener to it, not one each.
+  const link = signal === undefined ? undefined : new SignalLink([signal]);
+  const joined = link?.join({ cancel: (reason) => controller.abort(reason) });
   // Workers waiting on a slow async source, woken when the batch stops so they do not hold it up.
   // (A Promise.race against one promise that settles at the stop would leave a reaction on it per
   // pull, and with it every item pulled, until the batch ended.)
@@ -330,7 +333,7 @@ export function runBatch<T, R>(
   if (workers > 0 && workers < limit && index > 0 && !exhausted) nextMicrotask(spawnIfNeeded);
 
   return finished.then(async () => {
-    signal?.removeEventListener('abort', forward);
+    if (joined !== undefined) link!.leave(joined);
     unsubscribeReady?.();
     if (breaker !== undefined) controller.signal.removeEventListener('abort', wakeGate);
     if (isAsync) controller.signal.removeEventListener('abort', onStop);

@@ -288,6 +288,21 @@ export class Execution implements TimerNode, AttemptOwner {
       deadlineAt = this.parent.expiresAt;
     this.deadlineAt = deadlineAt;
     if (deadlineAt <= t) {
+      // The enclosing attempt's bound passed but its timer has not run yet (a late event loop, a
+      // stall before this call): leave the verdict to that timer, which cancels this execution
+      // with its reason, as startNext does; an attempt it lets live after all resumes this one.
+      const parent = this.parent;
+      if (
+        t < this.ownDeadlineAt &&
+        parent !== undefined &&
+        leaveToEnclosing(parent, deadlineAt, this)
+      ) {
+        this.core.deadlineQueue?.push(this, t);
+        if (link !== undefined) this.joined = link.join(this);
+        this.phase = Phase.Pausing;
+        this.pausedPastBound = true;
+        return;
+      }
       this.release();
       const timeout = policy.deadline === Number.POSITIVE_INFINITY ? 0 : policy.deadline;
       return this.conclude('giveup', false, deadlinePassed(timeout, 0));

@@ -2,6 +2,7 @@
  * The engine's rules (API.md, "Exact semantics" 1–7), exercised through the public API only and
  * driven by a fake clock, so every time in here is exact.
  */
+import { AsyncResource } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import FakeTimers from '@sinonjs/fake-timers';
@@ -1468,6 +1469,57 @@ describe('on a late event loop (timers running more than 2 ms late)', () => {
         expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
         expect(calls).toBe(1);
         expect(innerResult!.error).toBe(outerResult.error);
+      }
+    },
+  );
+
+  it.each([
+    ['times out', false],
+    ['answers', true],
+  ] as const)(
+    'an execution started past the enclosing bound waits for that attempt: it %s',
+    async (_, answers) => {
+      // Found by the soak: a nested execute() called once the enclosing attempt's bound had
+      // passed, before its timer ran (a stall), rejected at once with a DeadlineExceededError of
+      // its own deadline "after 0 attempts", which the outer attempt then failed with (not
+      // retriable) instead of timing out.
+      const outer = new Backoff({ attemptTimeout: 100, maxTries: 2 });
+      const inner = new Backoff({ deadline: 3_000 });
+      let calls = 0;
+      let answer!: (value: string) => void;
+      let innerResult: Tracked<unknown> | undefined;
+      const outerResult = track(
+        outer.execute((): Promise<string> => {
+          if (currentAttempt()!.attempt === 2) return Promise.resolve('retried');
+          // Due at 10, run late at 150 with the rest: inside the attempt (its async context, which
+          // the fake timer does not carry by itself), past its bound (100).
+          setTimeout(
+            AsyncResource.bind(() => {
+              innerResult = track(
+                inner.execute(async () => {
+                  calls++;
+                  return 'inner';
+                }),
+              );
+            }),
+            10,
+          );
+          return new Promise<string>((resolve) => (answer = resolve));
+        }),
+      );
+      clock.jump(150); // the loop was blocked past the outer bound (100)
+      expect(innerResult!.status).toBe('pending');
+      if (answers) answer('done');
+      await clock.tickAsync(1);
+      if (answers) {
+        expect(outerResult.value).toBe('done');
+        expect(calls).toBe(1); // no bound is left to keep: the inner execution goes on
+        expect(innerResult!.value).toBe('inner');
+      } else {
+        expect(calls).toBe(0);
+        expect(innerResult!.error).toBeInstanceOf(AttemptTimeoutError);
+        expect(outerResult.value).toBe('retried'); // the outer attempt timed out: retriable
+        expect(outer.statistics).toMatchObject({ attempts: 2, timeouts: 1 });
       }
     },
   );

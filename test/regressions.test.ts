@@ -8,7 +8,13 @@ import { getEventListeners } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { Backoff, type CircuitBreaker, circuitBreaker, type RetryBudget } from '../src/index.js';
+import {
+  Backoff,
+  type CircuitBreaker,
+  circuitBreaker,
+  currentAttempt,
+  type RetryBudget,
+} from '../src/index.js';
 import type { BreakerPass } from '../src/types.js';
 import { installFakeClock } from './support/clock.js';
 import { sleep, TransientError, track, useFakeClock } from './support/harness.js';
@@ -434,6 +440,69 @@ describe('withLock and long-lived signals', () => {
     await t.clock.tickAsync(200);
     await Promise.all(bodies);
     expect(listeners).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('map and long-lived signals', () => {
+  // Found by the soak (scripts/soak.ts): each batch added its own listener to its `signal`, so 11
+  // batches in flight on one shutdown signal raised a MaxListenersExceededWarning.
+  it("adds one abort listener per batch to its 'signal' (rule 6: one per signal)", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const shutdown = new AbortController();
+      const b = new Backoff({ deadline: 1_000 });
+      const reason = new Error('shutdown');
+      const seen: unknown[] = [];
+      const batches = Array.from({ length: 20 }, (_, i) =>
+        track(
+          b.map(
+            [i, i + 100],
+            (item) =>
+              new Promise<number>((resolve, reject) => {
+                const signal = currentAttempt()!.signal;
+                const timer = setTimeout(() => resolve(item), 100);
+                signal.addEventListener('abort', () => {
+                  clearTimeout(timer);
+                  seen.push(signal.reason);
+                  reject(signal.reason);
+                });
+              }),
+            { signal: shutdown.signal },
+          ),
+        ),
+      );
+      await t.clock.tickAsync(10);
+      expect(getEventListeners(shutdown.signal, 'abort').length).toBeLessThanOrEqual(1);
+      shutdown.abort(reason);
+      await t.clock.tickAsync(0);
+      for (const batch of batches) {
+        expect(batch.status).toBe('rejected');
+        expect(batch.error).toBe(reason);
+      }
+      expect(seen).toHaveLength(40);
+      expect(seen.every((r) => r === reason)).toBe(true);
+      expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+      await new Promise<void>((resolve) => setImmediateReal(resolve));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('leaves no listener on a batch signal that never aborts, once the batches settled', async () => {
+    const request = new AbortController();
+    const b = new Backoff();
+    const batches = Array.from({ length: 20 }, (_, i) =>
+      b.map([i], (item) => sleep(10).then(() => item), { signal: request.signal }),
+    );
+    await t.clock.tickAsync(5);
+    expect(getEventListeners(request.signal, 'abort').length).toBeLessThanOrEqual(1);
+    await t.clock.tickAsync(20);
+    expect(await Promise.all(batches)).toEqual(Array.from({ length: 20 }, (_, i) => [i]));
+    await t.clock.tickAsync(0);
+    expect(getEventListeners(request.signal, 'abort')).toHaveLength(0);
   });
 });
 
