@@ -372,7 +372,7 @@ describe('executions nested in an attempt', () => {
     expect(later?.value).toBe('done');
   });
 
-  it('one started when its enclosing attempt has no time left rejects at once, without calling its function', async () => {
+  it("one started when its enclosing attempt has no time left waits for that attempt's timer and rejects with its verdict, without calling its function", async () => {
     const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
     const inner = new Backoff();
     const fn = vi.fn(async () => 'ran');
@@ -390,10 +390,11 @@ describe('executions nested in an attempt', () => {
       }),
     );
     await t.clock.tickAsync(100);
-    expect(innerResult?.error).toBeInstanceOf(DeadlineExceededError);
-    expect(innerResult?.error).toMatchObject({ timeout: 0, attempts: 0 });
-    expect(fn).not.toHaveBeenCalled();
+    // Not a DeadlineExceededError "after 0 attempts" of its own, which the outer attempt would
+    // then fail with instead of timing out: the enclosing attempt's timeout is the verdict.
     expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult?.error).toBe(outerResult.error);
+    expect(fn).not.toHaveBeenCalled();
   });
 });
 
