@@ -359,15 +359,16 @@ async function ourTimeout(error: unknown, signal: AbortSignal | undefined): Prom
     const left = attempt.remaining;
     if (left > OUR_TIMEOUT_SLACK) return error;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, left + OUR_TIMEOUT_SLACK);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      // The attempt's own timer is due by then. On a busy event loop its verdict waits for the
+      // check phase (the turn's I/O is read first), which comes after this timer: wait for it too.
+      timer = setTimeout(() => setImmediate(done), left + OUR_TIMEOUT_SLACK);
     });
   }
   return signal.aborted ? signal.reason : error;
