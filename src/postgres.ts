@@ -25,6 +25,8 @@ import {
   LockLostError,
   serverTimeout,
 } from 'asyncbackoff';
+// Pure helpers, bundled into this entry (as in asyncbackoff/redis): no state shared with the core.
+import { checkOptions, describe } from './validate.js';
 
 /** What a query resolves with (the part of pg's `QueryResult` used here). */
 export interface PgResult<R = any> {
@@ -375,48 +377,18 @@ async function ourTimeout(error: unknown, signal: AbortSignal | undefined): Prom
 }
 const OUR_TIMEOUT_SLACK = 5;
 
-/**
- * Checks an options object as the core's `checkOptions` does (the adapters import only the public
- * API): an object, naming only `known` keys as own properties, non-enumerable ones included.
- */
-function checkOptionKeys(where: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(`${where}: options must be an object, got ${describeValue(options)}`);
-  for (const key of Object.getOwnPropertyNames(options))
-    if (!known.includes(key)) throw new TypeError(`${where}: unknown option '${key}'`);
-  for (const key in options)
-    if (!Object.hasOwn(options, key))
-      throw new TypeError(
-        `${where}: option '${key}' is inherited from a prototype; pass options as own properties`,
-      );
-}
-
 function checkPool(where: string, pool: unknown): asserts pool is PgPool {
   if (typeof pool !== 'object' || pool === null || typeof (pool as PgPool).connect !== 'function')
     throw new TypeError(
-      `${where}: 'pool' must be a pool with a connect() method, got ${describeValue(pool)}`,
+      `${where}: 'pool' must be a pool with a connect() method, got ${describe(pool)}`,
     );
 }
 
 function checkStatement(where: string, text: unknown, values: unknown): void {
   if (typeof text !== 'string')
-    throw new TypeError(`${where}: 'text' must be a string, got ${describeValue(text)}`);
+    throw new TypeError(`${where}: 'text' must be a string, got ${describe(text)}`);
   if (values !== undefined && !Array.isArray(values))
-    throw new TypeError(`${where}: 'values' must be an array, got ${describeValue(values)}`);
-}
-
-/** The core's `describe`, kept local: the adapters import only the public API. */
-function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `'${value}' (a string)`;
-  // String(-0) is '0': show the -0 that was given.
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (typeof value === 'boolean' || typeof value === 'bigint')
-    return `${String(value)} (a ${typeof value})`;
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
-  if (Array.isArray(value)) return 'an array';
-  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+    throw new TypeError(`${where}: 'values' must be an array, got ${describe(values)}`);
 }
 
 /** The attempt's signal and whether its time is bounded (the server then gets a timeout). */
@@ -587,22 +559,20 @@ export async function transaction<R>(
 ): Promise<R> {
   checkPool('transaction', pool);
   if (typeof fn !== 'function')
-    throw new TypeError(`transaction: 'fn' must be a function, got ${describeValue(fn)}`);
+    throw new TypeError(`transaction: 'fn' must be a function, got ${describe(fn)}`);
   let begin = 'BEGIN';
   if (options !== undefined) {
-    checkOptionKeys('transaction', options, TRANSACTION_KEYS);
+    checkOptions('transaction', options, TRANSACTION_KEYS);
     const { isolation, readOnly } = options;
     if (isolation !== undefined) {
       if (!Object.hasOwn(ISOLATION, isolation))
         throw new TypeError(
-          `transaction: 'isolation' must be 'read committed', 'repeatable read' or 'serializable', got ${describeValue(isolation)}`,
+          `transaction: 'isolation' must be 'read committed', 'repeatable read' or 'serializable', got ${describe(isolation)}`,
         );
       begin += ` ISOLATION LEVEL ${ISOLATION[isolation]}`;
     }
     if (readOnly !== undefined && typeof readOnly !== 'boolean')
-      throw new TypeError(
-        `transaction: 'readOnly' must be a boolean, got ${describeValue(readOnly)}`,
-      );
+      throw new TypeError(`transaction: 'readOnly' must be a boolean, got ${describe(readOnly)}`);
     if (readOnly === true) begin += ' READ ONLY';
   }
 
@@ -766,33 +736,33 @@ export function advisoryLock(
   } else if (typeof key === 'number' || typeof key === 'bigint') {
     if (typeof key === 'number' && !Number.isSafeInteger(key))
       throw new RangeError(
-        `advisoryLock: 'key' must be a safe integer, a bigint or a string, got ${describeValue(key)}`,
+        `advisoryLock: 'key' must be a safe integer, a bigint or a string, got ${describe(key)}`,
       );
     const big = BigInt(key);
     if (big < INT8_MIN || big > INT8_MAX)
       throw new RangeError(
-        `advisoryLock: 'key' must fit in a signed 64-bit integer, got ${describeValue(key)}`,
+        `advisoryLock: 'key' must fit in a signed 64-bit integer, got ${describe(key)}`,
       );
     lockSql = 'SELECT pg_try_advisory_lock($1::bigint) AS ok';
     unlockSql = 'SELECT pg_advisory_unlock($1::bigint) AS ok';
     values = [big.toString()];
   } else
     throw new TypeError(
-      `advisoryLock: 'key' must be an integer, a bigint or a string, got ${describeValue(key)}`,
+      `advisoryLock: 'key' must be an integer, a bigint or a string, got ${describe(key)}`,
     );
   let checkEvery: number | null = 2_000;
   if (options !== undefined) {
-    checkOptionKeys('advisoryLock', options, ['checkEvery']);
+    checkOptions('advisoryLock', options, ['checkEvery']);
     const given = options.checkEvery;
     if (given === null) checkEvery = null;
     else if (given !== undefined) {
       if (typeof given !== 'number')
         throw new TypeError(
-          `advisoryLock: 'checkEvery' must be a number of milliseconds or null, got ${describeValue(given)}`,
+          `advisoryLock: 'checkEvery' must be a number of milliseconds or null, got ${describe(given)}`,
         );
       if (!(given > 0 && given * 3 <= MAX_TIMER_MS))
         throw new RangeError(
-          `advisoryLock: 'checkEvery' must be > 0 and <= ${Math.floor(MAX_TIMER_MS / 3)} ms, got ${describeValue(given)}`,
+          `advisoryLock: 'checkEvery' must be > 0 and <= ${Math.floor(MAX_TIMER_MS / 3)} ms, got ${describe(given)}`,
         );
       checkEvery = given;
     }
@@ -802,7 +772,7 @@ export function advisoryLock(
   const own = (method: string, lease: unknown): Lease => {
     if (!(lease instanceof Lease) || lease.owner !== lock)
       throw new TypeError(
-        `advisoryLock.${method}: 'lease' must be a lease this lock's acquire() returned, got ${describeValue(lease)}`,
+        `advisoryLock.${method}: 'lease' must be a lease this lock's acquire() returned, got ${describe(lease)}`,
       );
     return lease;
   };
@@ -814,7 +784,7 @@ export function advisoryLock(
     async acquire(signal: AbortSignal): Promise<AdvisoryLease | undefined> {
       if (!(signal instanceof AbortSignal))
         throw new TypeError(
-          `advisoryLock.acquire: 'signal' must be an AbortSignal, got ${describeValue(signal)}`,
+          `advisoryLock.acquire: 'signal' must be an AbortSignal, got ${describe(signal)}`,
         );
       const session = await checkout(pool, signal);
       let held = false;
