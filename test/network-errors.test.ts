@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isTransientNetworkError } from '../src/index.js';
 
 function coded(code: string, message = code): Error {
@@ -51,5 +51,84 @@ describe('isTransientNetworkError', () => {
     for (const value of [undefined, null, 'ECONNRESET', 42, { code: 42 }])
       expect(isTransientNetworkError(value)).toBe(false);
     expect(isTransientNetworkError({ code: 'ECONNRESET' })).toBe(true);
+  });
+});
+
+describe('isTransientNetworkError: the codes it knows', () => {
+  // The set of codes is built when the module is evaluated, so the module is evaluated afresh here.
+  async function freshClassifier(): Promise<(error: unknown) => boolean> {
+    vi.resetModules();
+    return (await import('../src/network-errors.js')).isTransientNetworkError;
+  }
+
+  const transient = [
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ECONNABORTED',
+    'EPIPE',
+    'ETIMEDOUT',
+    'ENETUNREACH',
+    'ENETDOWN',
+    'ENETRESET',
+    'EHOSTUNREACH',
+    'EHOSTDOWN',
+    'EADDRNOTAVAIL',
+    'ENOTCONN',
+    'EAI_AGAIN',
+    'UND_ERR_SOCKET',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_HEADERS_TIMEOUT',
+    'UND_ERR_BODY_TIMEOUT',
+    'UND_ERR_CLOSED',
+  ];
+
+  it('classifies every socket, DNS and undici code of a lost or failed connection as transient', async () => {
+    const isTransient = await freshClassifier();
+    for (const code of transient) expect([code, isTransient(coded(code))]).toEqual([code, true]);
+  });
+
+  it('does not classify an empty code, or codes about the request itself, as transient', async () => {
+    const isTransient = await freshClassifier();
+    for (const code of ['', 'ENOTFOUND', 'EAI_NONAME', 'EACCES', 'UND_ERR_ABORTED', 'econnreset'])
+      expect([code, isTransient(coded(code))]).toEqual([code, false]);
+  });
+});
+
+describe('isTransientNetworkError: how deep it looks', () => {
+  function wrapped(error: unknown, times: number): unknown {
+    let outer = error;
+    for (let i = 0; i < times; i++) outer = new Error(`wrap ${i}`, { cause: outer });
+    return outer;
+  }
+
+  function aggregated(error: unknown, times: number): unknown {
+    let outer = error;
+    for (let i = 0; i < times; i++) outer = new AggregateError([outer], `level ${i}`);
+    return outer;
+  }
+
+  it('finds a code 8 causes down, and not 9 causes down', () => {
+    expect(isTransientNetworkError(wrapped(coded('ECONNRESET'), 8))).toBe(true);
+    expect(isTransientNetworkError(wrapped(coded('ECONNRESET'), 9))).toBe(false);
+  });
+
+  it('counts each AggregateError level towards the same limit', () => {
+    expect(isTransientNetworkError(aggregated(coded('ECONNRESET'), 8))).toBe(true);
+    expect(isTransientNetworkError(aggregated(coded('ECONNRESET'), 9))).toBe(false);
+    expect(isTransientNetworkError(wrapped(aggregated(coded('EPIPE'), 4), 4))).toBe(true);
+    expect(isTransientNetworkError(wrapped(aggregated(coded('EPIPE'), 5), 4))).toBe(false);
+  });
+
+  it('does not follow an error that is its own cause', () => {
+    let reads = 0;
+    const error = new Error('self');
+    Object.defineProperty(error, 'cause', {
+      get() {
+        reads++;
+        return error;
+      },
+    });
+    expect(isTransientNetworkError(error)).toBe(false);
+    expect(reads).toBe(1);
   });
 });
