@@ -5,7 +5,14 @@
 import FakeTimers from '@sinonjs/fake-timers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Backoff, type GiveupEvent } from '../src/index.js';
-import { parseGrpcPushback, parseRetryAfter, retryAfterFrom } from '../src/pushback.js';
+import {
+  parseGrpcPushback,
+  parseRetryAfter,
+  pushbackDelay,
+  REFUSE_RETRY,
+  retryAfterFrom,
+} from '../src/pushback.js';
+import { MAX_TIMER_MS } from '../src/validate.js';
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0); // Wed, 15 Jan 2025 12:00:00 GMT
 
@@ -368,5 +375,230 @@ describe('retryAfterFrom on plain header records', () => {
     );
     expect(retryAfterFrom({ headers: { 'content-type': 'text/plain' } })).toBeUndefined();
     expect(retryAfterFrom({ headers: { 'retry-after': 7 } })).toBeUndefined();
+  });
+});
+
+describe('parseRetryAfter: edges of the date forms', () => {
+  it('reads an RFC 850 two-digit year exactly 50 years ahead as this century', () => {
+    expect(parseRetryAfter('Tuesday, 15-Jan-75 12:00:00 GMT', NOW)).toBe(
+      Date.UTC(2075, 0, 15, 12) - NOW,
+    );
+  });
+
+  it('accepts hour 23, minute 59 and a leap second 60, and rejects minute 60 and second 61', () => {
+    expect(parseRetryAfter('Wed, 15 Jan 2025 23:00:00 GMT', NOW)).toBe(11 * 3_600_000);
+    expect(parseRetryAfter('Wed, 15 Jan 2025 12:59:00 GMT', NOW)).toBe(59 * 60_000);
+    // 12:00:60 is the leap second just before 12:01:00.
+    expect(parseRetryAfter('Wed, 15 Jan 2025 12:00:60 GMT', NOW)).toBe(60_000);
+    expect(parseRetryAfter('Wed, 15 Jan 2025 12:60:00 GMT', NOW)).toBeUndefined();
+    expect(parseRetryAfter('Wed, 15 Jan 2025 12:00:61 GMT', NOW)).toBeUndefined();
+  });
+});
+
+describe('the parsers as the module builds them (evaluated inside the test)', () => {
+  const MONTH_NAMES = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ');
+
+  it('reads delta-seconds only when the whole value is digits', async () => {
+    vi.resetModules();
+    const fresh = await import('../src/pushback.js');
+    expect(fresh.parseRetryAfter('7', NOW)).toBe(7000);
+    expect(fresh.parseRetryAfter('120', NOW)).toBe(120_000);
+    expect(fresh.parseRetryAfter('-1', NOW)).toBeUndefined();
+    expect(fresh.parseRetryAfter('1.5', NOW)).toBeUndefined();
+    expect(fresh.parseRetryAfter('12s', NOW)).toBeUndefined();
+  });
+
+  it('reads each HTTP-date form, in any letter case', async () => {
+    vi.resetModules();
+    const { parseRetryAfter: parse } = await import('../src/pushback.js');
+    expect(parse('Wed, 15 Jan 2025 12:00:30 GMT', NOW)).toBe(30_000);
+    expect(parse('wed, 15 JAN 2025 12:00:30 gmt', NOW)).toBe(30_000);
+    expect(parse('Wednesday, 15-Jan-25 12:01:00 GMT', NOW)).toBe(60_000);
+    expect(parse('WEDNESDAY, 15-jan-25 12:01:00 gmt', NOW)).toBe(60_000);
+    expect(parse('Wed Jan 15 12:00:05 2025', NOW)).toBe(5000);
+    expect(parse('wed JAN 15 12:00:05 2025', NOW)).toBe(5000);
+    expect(parse('Wed Jan  1 00:00:00 2025', 0)).toBe(Date.UTC(2025, 0, 1));
+  });
+
+  it('maps every month name to its month', async () => {
+    vi.resetModules();
+    const { parseRetryAfter: parse } = await import('../src/pushback.js');
+    MONTH_NAMES.forEach((name, index) => {
+      expect(parse(`Mon, 02 ${name} 2051 03:04:05 GMT`, 0)).toBe(Date.UTC(2051, index, 2, 3, 4, 5));
+      expect(parse(`Monday, 02-${name}-51 03:04:05 GMT`, Date.UTC(2025, 0))).toBe(
+        Date.UTC(2051, index, 2, 3, 4, 5) - Date.UTC(2025, 0),
+      );
+      expect(parse(`Mon ${name}  2 03:04:05 2051`, 0)).toBe(Date.UTC(2051, index, 2, 3, 4, 5));
+    });
+  });
+
+  it('a positive hint of 1 ms is a pause, not "do not retry"', async () => {
+    vi.resetModules();
+    const fresh = await import('../src/index.js');
+    const clock = FakeTimers.install({ now: NOW, toNotFake: ['nextTick', 'queueMicrotask'] });
+    try {
+      const onGiveup = vi.fn();
+      const backoff = new fresh.Backoff({ retryAll: true, retryAfter: () => 1, onGiveup });
+      const calls: number[] = [];
+      const done = backoff.execute(async () => {
+        calls.push(Date.now() - NOW);
+        if (calls.length === 1) throw new Error('busy');
+        return 'ok';
+      });
+      await clock.tickAsync(1);
+      await expect(done).resolves.toBe('ok');
+      expect(calls).toEqual([0, 1]);
+      expect(onGiveup).not.toHaveBeenCalled();
+    } finally {
+      clock.uninstall();
+    }
+  });
+});
+
+describe('parseGrpcPushback: whitespace', () => {
+  it('ignores leading and trailing whitespace', () => {
+    expect(parseGrpcPushback(' 250 ')).toBe(250);
+    expect(parseGrpcPushback('\t0\n')).toBe(0);
+  });
+});
+
+describe('retryAfterFrom: where it looks', () => {
+  it('reads hints from a function object too (a callable error or response)', () => {
+    expect(retryAfterFrom(Object.assign(() => {}, { retryAfter: 500 }))).toBe(500);
+    expect(retryAfterFrom(Object.assign(() => {}, { retryAfterMs: 250 }))).toBe(250);
+  });
+
+  it('prefers the exact lower-case header name over other spellings in a plain record', () => {
+    expect(retryAfterFrom({ headers: { 'Retry-After': '9', 'retry-after': '5' } })).toBe(5000);
+  });
+
+  it('goes on to the gRPC metadata when the headers have no usable Retry-After', () => {
+    const metadata = { get: () => ['150'] };
+    expect(retryAfterFrom({ headers: new Headers(), metadata })).toBe(150);
+    expect(retryAfterFrom({ headers: { 'retry-after': 7 }, metadata })).toBe(150);
+  });
+
+  it('ignores metadata without a get method', () => {
+    expect(retryAfterFrom({ metadata: { 'grpc-retry-pushback-ms': '5' } })).toBeUndefined();
+    expect(retryAfterFrom({ metadata: { get: '5' }, retryAfterMs: undefined })).toBeUndefined();
+  });
+
+  it('works where the runtime has no global Response', () => {
+    vi.stubGlobal('Response', undefined);
+    try {
+      expect(retryAfterFrom({ retryAfterMs: 5 })).toBe(5);
+      expect(retryAfterFrom({ headers: { 'retry-after': '1' } })).toBe(1000);
+      expect(retryAfterFrom({ response: { headers: { 'retry-after': '2' } } })).toBe(2000);
+      expect(retryAfterFrom({ response: {} })).toBeUndefined();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
+
+describe('pushbackDelay', () => {
+  it('gives no hint (undefined) for an invalid Date, and the ms for a valid one', () => {
+    expect(pushbackDelay(new Date(Number.NaN), Number.POSITIVE_INFINITY)).toBeUndefined();
+    expect(pushbackDelay(new Date(Date.now() - 1000), Number.POSITIVE_INFINITY)).toBe(0);
+  });
+
+  it('refuses a hint longer than setTimeout can wait, and takes one exactly that long', () => {
+    expect(pushbackDelay(MAX_TIMER_MS + 1, Number.POSITIVE_INFINITY)).toBe(REFUSE_RETRY);
+    expect(pushbackDelay(MAX_TIMER_MS, Number.POSITIVE_INFINITY)).toBe(MAX_TIMER_MS);
+  });
+});
+
+describe('pushback through Backoff: the hint values', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({ now: NOW, toNotFake: ['nextTick', 'queueMicrotask'] });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  /** Fails once with 'busy', then resolves 'ok'; records call times. */
+  function failingOnce() {
+    const calls: number[] = [];
+    const error = new Error('busy');
+    const fn = async () => {
+      calls.push(Date.now() - NOW);
+      if (calls.length === 1) throw error;
+      return 'ok';
+    };
+    return { fn, calls, error };
+  }
+
+  it('takes a null hint as no hint: the pause applies', async () => {
+    const backoff = new Backoff({ retryAll: true, pause: 30, retryAfter: () => null });
+    const { fn, calls } = failingOnce();
+    const done = backoff.execute(fn);
+    await clock.tickAsync(30);
+    await expect(done).resolves.toBe('ok');
+    expect(calls).toEqual([0, 30]);
+  });
+
+  it('takes a hint of 0 as no longer pause, not as "do not retry"', async () => {
+    const onGiveup = vi.fn();
+    const backoff = new Backoff({ retryAll: true, pause: 10, retryAfter: () => 0, onGiveup });
+    const { fn, calls } = failingOnce();
+    const done = backoff.execute(fn);
+    await clock.tickAsync(10);
+    await expect(done).resolves.toBe('ok');
+    expect(calls).toEqual([0, 10]);
+    expect(onGiveup).not.toHaveBeenCalled();
+  });
+
+  it('gives up at once on any negative hint, not only -1', async () => {
+    const onGiveup = vi.fn<(event: GiveupEvent) => void>();
+    const backoff = new Backoff({ retryAll: true, pause: 10, retryAfter: () => -5, onGiveup });
+    const { fn, calls, error } = failingOnce();
+    const done = backoff.execute(fn);
+    const settled = vi.fn();
+    done.then(settled, settled);
+    await clock.tickAsync(0);
+    expect(settled).toHaveBeenCalledWith(error);
+    expect(calls).toEqual([0]);
+    expect(onGiveup.mock.calls[0]![0].reason).toBe('pushback');
+  });
+
+  it('gives up at once on a hint longer than setTimeout can wait, with no maxRetryAfter', async () => {
+    const onGiveup = vi.fn<(event: GiveupEvent) => void>();
+    const backoff = new Backoff({
+      retryAll: true,
+      retryAfter: () => MAX_TIMER_MS + 1,
+      onGiveup,
+    });
+    const { fn, calls, error } = failingOnce();
+    const done = backoff.execute(fn);
+    const settled = vi.fn();
+    done.then(settled, settled);
+    await clock.tickAsync(0);
+    expect(settled).toHaveBeenCalledWith(error);
+    expect(calls).toEqual([0]);
+    expect(onGiveup.mock.calls[0]![0].reason).toBe('pushback');
+  });
+
+  it('waits out a hint of exactly the longest setTimeout delay', async () => {
+    const backoff = new Backoff({ retryAll: true, retryAfter: () => MAX_TIMER_MS });
+    const { fn, calls } = failingOnce();
+    const done = backoff.execute(fn);
+    await clock.tickAsync(MAX_TIMER_MS);
+    await expect(done).resolves.toBe('ok');
+    expect(calls).toEqual([0, MAX_TIMER_MS]);
+  });
+
+  it('rejects with a TypeError naming what the extractor returned when it is not a hint', async () => {
+    const backoff = new Backoff({ retryAll: true, retryAfter: () => 'soon' as never });
+    const { fn, calls } = failingOnce();
+    const done = backoff.execute(fn);
+    done.catch(() => {});
+    await clock.tickAsync(0);
+    await expect(done).rejects.toBeInstanceOf(TypeError);
+    await expect(done).rejects.toHaveProperty(
+      'message',
+      "Backoff: 'retryAfter' must return milliseconds, a Date, null or undefined, got 'soon' (a string)",
+    );
+    expect(calls).toEqual([0]);
   });
 });
