@@ -3,12 +3,18 @@
  * destroyed, the CancelRequest on abort (received by a local TCP listener), and the error
  * classifier. The real-server behaviour is in test/integration/postgres-*.test.ts.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, getEventListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AttemptTimeoutError, Backoff, isTransientNetworkError, LockLostError } from 'asyncbackoff';
+import {
+  AttemptTimeoutError,
+  Backoff,
+  currentAttempt,
+  isTransientNetworkError,
+  LockLostError,
+} from 'asyncbackoff';
 import {
   advisoryLock,
   isTransientPgError,
@@ -18,7 +24,7 @@ import {
   transaction,
 } from 'asyncbackoff/postgres';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type InstalledClock, installFakeClock, nextMacrotask } from './support/clock.js';
 
 // The structural types accept node-postgres itself.
@@ -1044,5 +1050,726 @@ describe('advisoryLock', () => {
     pool.handler = async () => ok([{ ok: true }]);
     const foreign = (await advisoryLock(pool, 1).acquire(signal()))!;
     await expect(lock.renew!(foreign, signal())).rejects.toBeInstanceOf(TypeError);
+  });
+});
+
+/** A statement that never settles until `resolve` or `reject` is called. */
+function deferred() {
+  let resolve!: (result: PgResult) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<PgResult>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Records how `promise` settled, so a test can tell "settled by now" from "still pending". */
+function track(promise: Promise<unknown>) {
+  const state: { settled: boolean; value?: unknown; error?: unknown } = { settled: false };
+  promise.then(
+    (value) => {
+      state.settled = true;
+      state.value = value;
+    },
+    (error: unknown) => {
+      state.settled = true;
+      state.error = error;
+    },
+  );
+  return state;
+}
+
+const abortListeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
+
+describe('isTransientPgError: what counts as a SQLSTATE, causes and cycles', () => {
+  it('a code that merely starts with 08 is not a class-08 SQLSTATE (a SQLSTATE has 5 characters)', () => {
+    expect(isTransientPgError({ code: '08006' })).toBe(true);
+    for (const code of ['08', '0800', '080060', '08006 '])
+      expect(isTransientPgError({ code })).toBe(false);
+  });
+
+  it('a cause that is not transient makes nothing transient', () => {
+    expect(isTransientPgError(new Error('wrapped', { cause: pgError('23505') }))).toBe(false);
+    expect(isTransientPgError(new Error('wrapped', { cause: new Error('boom') }))).toBe(false);
+    expect(isTransientPgError(new Error('wrapped', { cause: 'ECONNRESET' }))).toBe(false);
+  });
+
+  it('ends on a cause cycle of two errors and on an AggregateError that contains itself', () => {
+    const a = new Error('a') as Error & { cause?: unknown };
+    const b = new Error('b', { cause: a });
+    a.cause = b;
+    expect(isTransientPgError(a)).toBe(false);
+    const aggregate = new AggregateError([], 'all failed') as AggregateError & {
+      errors: unknown[];
+    };
+    aggregate.errors.push(aggregate, pgError('23505'));
+    expect(isTransientPgError(aggregate)).toBe(false);
+  });
+
+  it('follows causes and aggregates exactly as deep as isTransientNetworkError does', () => {
+    const depths: boolean[] = [];
+    for (let n = 0; n <= 12; n++) {
+      let pgCause: unknown = pgError('40001');
+      let pgAggregate: unknown = pgError('40001');
+      let netCause: unknown = Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+      for (let i = 0; i < n; i++) {
+        pgCause = new Error(`wrap ${i}`, { cause: pgCause });
+        pgAggregate = new AggregateError([pgAggregate]);
+        netCause = new Error(`wrap ${i}`, { cause: netCause });
+      }
+      const expected = isTransientNetworkError(netCause);
+      expect(isTransientPgError(pgCause)).toBe(expected);
+      expect(isTransientPgError(pgAggregate)).toBe(expected);
+      depths.push(expected);
+    }
+    // Both ends are exercised: near errors are found, very deep ones are not.
+    expect(depths[0]).toBe(true);
+    expect(depths.at(-1)).toBe(false);
+  });
+});
+
+describe('query: how the pool answers', () => {
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['an object without then', {}],
+  ])(
+    'a pool that answers its callback later and returns %s from connect() works',
+    async (_, returned) => {
+      const client = pool.make();
+      const later = {
+        connect(callback: (error: undefined, client: FakeClient) => void): unknown {
+          setTimeout(() => callback(undefined, client), 10);
+          return returned;
+        },
+      };
+      const run = query(later, 'SELECT 1');
+      await clock.tickAsync(10);
+      expect((await run).command).toBe('SELECT');
+      expect(client.statements).toEqual(['SELECT 1']);
+      expect(client.released).toEqual([undefined]);
+    },
+  );
+
+  it('a pool whose connect() returns a callable thenable is answered through its then', async () => {
+    const client = pool.make();
+    const thenable = Object.assign(() => undefined, {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable that is a function is the point of the test
+      then(resolve: (client: FakeClient) => void) {
+        resolve(client);
+      },
+    });
+    const state = track(query({ connect: () => thenable }, 'SELECT 1'));
+    await clock.tickAsync(0);
+    expect(state.settled).toBe(true);
+    expect((state.value as PgResult).command).toBe('SELECT');
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it('a callback that passes an error fails the call, even with a client beside it', async () => {
+    const failure = new Error('connect failed');
+    const client = pool.make();
+    const both = {
+      connect(callback: (error: Error, client: FakeClient) => void): void {
+        callback(failure, client);
+      },
+    };
+    await expect(query(both, 'SELECT 1')).rejects.toBe(failure);
+    expect(client.statements).toEqual([]);
+  });
+
+  it('a statement without values is sent as query(text) alone, with values as query(text, values)', async () => {
+    const client = pool.make();
+    const arities: number[] = [];
+    const send = client.query.bind(client);
+    client.query = (...args: [string, unknown[]?]) => {
+      arities.push(args.length);
+      return send(...args);
+    };
+    const single = { connect: () => Promise.resolve(client) };
+    await new Backoff({ attemptTimeout: 100 }).execute(() => query(single, 'SELECT 1'));
+    await query(single, 'SELECT $1::int', [1]);
+    expect(client.statements).toEqual([
+      'SET statement_timeout = 100',
+      'SELECT 1',
+      'RESET statement_timeout',
+      'SELECT $1::int',
+    ]);
+    expect(arities).toEqual([1, 1, 1, 2]);
+  });
+});
+
+describe("query: a 57014 at the attempt's end", () => {
+  const sleepThenFail = (ms: number, error: unknown) => (text: string) =>
+    text === 'SELECT pg_sleep(1)'
+      ? new Promise<PgResult>((_, reject) => setTimeout(() => reject(error), ms))
+      : Promise.resolve(ok());
+
+  it("any other error in the attempt's last milliseconds rejects as is, at once", async () => {
+    const unique = pgError('23505', 'duplicate key');
+    pool.handler = sleepThenFail(198, unique);
+    const backoff = new Backoff({ attemptTimeout: 200, retryAll: true, maxTries: 1 });
+    let run!: Promise<unknown>;
+    const outcome = track(
+      backoff.execute(() => {
+        run = query(pool, 'SELECT pg_sleep(1)');
+        return run;
+      }),
+    );
+    await clock.tickAsync(198);
+    expect(outcome).toMatchObject({ settled: true, error: unique });
+    await expect(run).rejects.toBe(unique);
+  });
+
+  it('outside any attempt a 57014 rejects as is', async () => {
+    const cancelled = pgError('57014', 'canceling statement due to statement timeout');
+    pool.handler = async () => {
+      throw cancelled;
+    };
+    await expect(query(pool, 'SELECT 1')).rejects.toBe(cancelled);
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('inside an attempt, a statement that rejects with null rejects with null', async () => {
+    pool.handler = (text) => (text === 'SELECT 1' ? Promise.reject(null) : Promise.resolve(ok()));
+    let run!: Promise<unknown>;
+    await new Backoff({ attemptTimeout: 100, maxTries: 1 })
+      .execute(() => {
+        run = query(pool, 'SELECT 1');
+        return run;
+      })
+      .catch(() => undefined);
+    await expect(run).rejects.toBeNull();
+  });
+
+  it("a 57014 with exactly 5 ms left is still the attempt's own timeout", async () => {
+    pool.handler = sleepThenFail(
+      195,
+      pgError('57014', 'canceling statement due to statement timeout'),
+    );
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    const outcome = backoff
+      .execute(() => query(pool, 'SELECT pg_sleep(1)'))
+      .catch((error: unknown) => error);
+    await clock.tickAsync(200);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it("the query's own promise settles at the attempt's abort, with its error, leaving no timer or listener", async () => {
+    pool.handler = sleepThenFail(
+      198,
+      pgError('57014', 'canceling statement due to statement timeout'),
+    );
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    let state!: ReturnType<typeof track>;
+    let signal!: AbortSignal;
+    const outcome = backoff
+      .execute(() => {
+        signal = currentAttempt()!.signal;
+        const run = query(pool, 'SELECT pg_sleep(1)');
+        state = track(run);
+        return run;
+      })
+      .catch((error: unknown) => error);
+    await clock.tickAsync(200);
+    expect(state.settled).toBe(true);
+    expect(state.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(await outcome).toBe(state.error);
+    expect(clock.countTimers()).toBe(0);
+    expect(abortListeners(signal)).toBe(0);
+  });
+
+  it('a query left running by an attempt that succeeded: its late 57014 stands once the slack has passed, no listener left', async () => {
+    const cancelled = pgError('57014', 'canceling statement due to statement timeout');
+    pool.handler = sleepThenFail(198, cancelled);
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    let state!: ReturnType<typeof track>;
+    let signal!: AbortSignal;
+    await expect(
+      backoff.execute(() => {
+        signal = currentAttempt()!.signal;
+        state = track(query(pool, 'SELECT pg_sleep(1)'));
+        return 'answered';
+      }),
+    ).resolves.toBe('answered');
+    await clock.tickAsync(198);
+    expect(state.settled).toBe(false); // the attempt's abort could still be due
+    await clock.tickAsync(20);
+    expect(signal.aborted).toBe(false);
+    expect(state).toMatchObject({ settled: true, error: cancelled });
+    expect(abortListeners(signal)).toBe(0);
+    expect(pool.clients[0]!.statements.at(-1)).toBe('RESET statement_timeout');
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+});
+
+describe('advisoryLock: the signal, the session and the messages', () => {
+  const signal = () => new AbortController().signal;
+
+  it('an acquisition abandoned while waiting for a client rejects at once, keeps no listener, and the late client goes back unused', async () => {
+    pool.holdNext = true;
+    const controller = new AbortController();
+    const state = track(advisoryLock(pool, 1).acquire(controller.signal));
+    await clock.tickAsync(0);
+    expect(abortListeners(controller.signal)).toBe(1);
+    controller.abort(new Error('attempt timed out'));
+    await clock.tickAsync(0);
+    expect(state.settled).toBe(true);
+    expect(state.error).toMatchObject({ message: 'attempt timed out' });
+    expect(abortListeners(controller.signal)).toBe(0);
+    const late = pool.make();
+    pool.hold!.resolve(late);
+    await clock.tickAsync(0);
+    expect(late.statements).toEqual([]);
+    expect(late.released).toEqual([undefined]);
+    expect(late.listenerCount('error')).toBe(0);
+  });
+
+  it('acquire leaves no listener on its signal: held, busy, failed statement, failed connect', async () => {
+    const held = new AbortController();
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 1);
+    const lease = (await lock.acquire(held.signal))!;
+    expect(abortListeners(held.signal)).toBe(0);
+    await lock.release(lease);
+
+    const busy = new AbortController();
+    pool.handler = async () => ok([{ ok: false }]);
+    await expect(lock.acquire(busy.signal)).resolves.toBeUndefined();
+    expect(abortListeners(busy.signal)).toBe(0);
+
+    const failing = new AbortController();
+    const failure = pgError('42501', 'permission denied');
+    pool.handler = async () => {
+      throw failure;
+    };
+    await expect(lock.acquire(failing.signal)).rejects.toBe(failure);
+    expect(abortListeners(failing.signal)).toBe(0);
+
+    const refused = new AbortController();
+    pool.connectError = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    await expect(lock.acquire(refused.signal)).rejects.toBe(pool.connectError);
+    expect(abortListeners(refused.signal)).toBe(0);
+  });
+
+  it("aborting a finished renewal's signal leaves the session alone", async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 2);
+    const lease = (await lock.acquire(signal()))!;
+    const controller = new AbortController();
+    await expect(lock.renew!(lease, controller.signal)).resolves.toBe(true);
+    expect(abortListeners(controller.signal)).toBe(0);
+    controller.abort(new Error('body done'));
+    const client = pool.clients[0]!;
+    expect(client.released).toEqual([]);
+    await lock.release(lease);
+    expect(client.statements.at(-1)).toBe('SELECT pg_advisory_unlock($1::bigint) AS ok');
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it('renew with a signal already aborted rejects with its reason and sends nothing', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 3);
+    const lease = (await lock.acquire(signal()))!;
+    const controller = new AbortController();
+    controller.abort(new Error('stopped'));
+    await expect(lock.renew!(lease, controller.signal)).rejects.toMatchObject({
+      message: 'stopped',
+    });
+    expect(pool.clients[0]!.statements).toEqual(['SELECT pg_try_advisory_lock($1::bigint) AS ok']);
+    expect(pool.clients[0]!.released).toEqual([]);
+  });
+
+  it('renew while the release is unlocking says lost and sends nothing', async () => {
+    const unlock = deferred();
+    pool.handler = async (text) => (text.includes('unlock') ? unlock.promise : ok([{ ok: true }]));
+    const lock = advisoryLock(pool, 4);
+    const lease = (await lock.acquire(signal()))!;
+    const releasing = lock.release(lease);
+    await clock.tickAsync(0);
+    await expect(lock.renew!(lease, signal())).resolves.toBe(false);
+    expect(pool.clients[0]!.statements).not.toContain('SELECT 1');
+    unlock.resolve(ok([{ ok: true }]));
+    await releasing;
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
+  it('the first connection error is the one a release reports; the message names the string key', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 'nightly');
+    const lease = (await lock.acquire(signal()))!;
+    const first = pgError('57P01', 'terminating connection due to administrator command');
+    pool.clients[0]!.emit('error', first);
+    pool.clients[0]!.emit('error', new Error('Connection terminated unexpectedly'));
+    const error = await lock.release(lease).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockLostError);
+    expect((error as Error).message).toBe(
+      "advisory lock 'nightly': the session holding it ended before the release",
+    );
+    expect((error as Error).cause).toBe(first);
+  });
+
+  it('an unlock that returns false: the LockLostError message names the integer key', async () => {
+    pool.handler = async (text) => ok([{ ok: !text.includes('unlock') }]);
+    for (const key of [3, 5n]) {
+      const lock = advisoryLock(pool, key);
+      const lease = (await lock.acquire(signal()))!;
+      await expect(lock.release(lease)).rejects.toThrow(
+        new LockLostError(`advisory lock ${key}: it was not held by its session at the release`),
+      );
+    }
+  });
+
+  it('a string key is unlocked through the same hash', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const lock = advisoryLock(pool, 'nightly');
+    await lock.release((await lock.acquire(signal()))!);
+    expect(pool.clients[0]!.statements).toEqual([
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+      'SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS ok',
+    ]);
+    expect(pool.clients[0]!.values).toEqual([['nightly'], ['nightly']]);
+  });
+
+  it('a lock or unlock statement that returns no row: busy, and not held at the release', async () => {
+    pool.handler = async () => ok([]);
+    await expect(advisoryLock(pool, 6).acquire(signal())).resolves.toBeUndefined();
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+    pool.handler = async (text) => ok(text.includes('unlock') ? [] : [{ ok: true }]);
+    const lock = advisoryLock(pool, 6);
+    const lease = (await lock.acquire(signal()))!;
+    await expect(lock.release(lease)).rejects.toBeInstanceOf(LockLostError);
+    expect(pool.clients[1]!.released).toEqual([true]);
+  });
+
+  it('integer keys: the whole signed 64-bit range and nothing outside it', async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    await advisoryLock(pool, 2n ** 63n - 1n).acquire(signal());
+    expect(pool.clients[0]!.values).toEqual([['9223372036854775807']]);
+    expect(() => advisoryLock(pool, -(2n ** 63n) - 1n)).toThrow(
+      new RangeError(
+        "advisoryLock: 'key' must fit in a signed 64-bit integer, got -9223372036854775809 (a bigint)",
+      ),
+    );
+    expect(() => advisoryLock(pool, 2n ** 63n)).toThrow(RangeError);
+  });
+
+  it('checkEvery: up to a third of the largest timer (its ttl is then exactly that timer), and the message says so', () => {
+    const largest = 2_147_483_647;
+    expect(advisoryLock(pool, 1, { checkEvery: largest / 3 }).ttl).toBe(largest);
+    for (const checkEvery of [0, Math.floor(largest / 3) + 1])
+      expect(() => advisoryLock(pool, 1, { checkEvery })).toThrow(
+        new RangeError(
+          `advisoryLock: 'checkEvery' must be > 0 and <= 715827882 ms, got ${checkEvery}`,
+        ),
+      );
+  });
+
+  it("renew's argument error names renew", async () => {
+    pool.handler = async () => ok([{ ok: true }]);
+    const foreign = (await advisoryLock(pool, 1).acquire(signal()))!;
+    await expect(advisoryLock(pool, 1).renew!(foreign, signal())).rejects.toThrow(
+      /^advisoryLock\.renew: 'lease' must be a lease this lock's acquire\(\) returned, got an object/,
+    );
+  });
+});
+
+describe('transaction: ending it', () => {
+  const committing = async (text: string) => ok([], text === 'COMMIT' ? 'COMMIT' : 'SELECT');
+
+  it("a bad pool's error names transaction", async () => {
+    await expect(transaction(null as never, async () => 1)).rejects.toThrow(
+      /^transaction: 'pool' must be a pool with a connect\(\) method, got null$/,
+    );
+  });
+
+  it('a cancellation between the checkout and the BEGIN: nothing is sent and the client goes back', async () => {
+    const shutdown = new AbortController();
+    const client = pool.make();
+    const cancelling = {
+      connect(callback: (error: undefined, client: FakeClient) => void): void {
+        callback(undefined, client);
+        shutdown.abort(new Error('shutdown'));
+      },
+    };
+    const backoff = new Backoff({ signal: shutdown.signal, attemptTimeout: 1_000, maxTries: 1 });
+    let fnCalls = 0;
+    let run!: Promise<unknown>;
+    const outcome = backoff
+      .execute(() => {
+        run = transaction(cancelling, async () => ++fnCalls);
+        return run;
+      })
+      .catch((error: unknown) => error);
+    expect(await outcome).toMatchObject({ message: 'shutdown' });
+    await expect(run).rejects.toMatchObject({ message: 'shutdown' });
+    expect(fnCalls).toBe(0);
+    expect(client.statements).toEqual([]);
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it('a stray tx.query once fn has resolved (during the COMMIT) is refused, not sent', async () => {
+    let stray: Promise<unknown> | undefined;
+    let txOf: { query(text: string): Promise<unknown> } | undefined;
+    pool.handler = async (text) => {
+      if (text === 'COMMIT') stray = txOf!.query('SELECT late').catch((error: unknown) => error);
+      return committing(text);
+    };
+    await expect(
+      transaction(pool, async (tx) => {
+        txOf = tx;
+        return 'v';
+      }),
+    ).resolves.toBe('v');
+    expect(await stray).toMatchObject({ message: 'transaction: the transaction has ended' });
+    expect(pool.clients[0]!.statements).toEqual(['BEGIN', 'COMMIT']);
+  });
+
+  it('a COMMIT turned into a ROLLBACK is the end: no ROLLBACK after it, and the client goes back', async () => {
+    pool.handler = async (text) => {
+      if (text.startsWith('INSERT')) throw pgError('23505', 'duplicate key');
+      return ok([], text === 'COMMIT' ? 'ROLLBACK' : 'SELECT');
+    };
+    await expect(
+      transaction(pool, async (tx) => {
+        await tx.query('INSERT INTO t VALUES (1)').catch(() => undefined);
+      }),
+    ).rejects.toThrow('transaction: COMMIT rolled back: a statement in the transaction had failed');
+    const client = pool.clients[0]!;
+    expect(client.statements).toEqual(['BEGIN', 'INSERT INTO t VALUES (1)', 'COMMIT']);
+    expect(client.released).toEqual([undefined]);
+  });
+
+  it("a ROLLBACK that fails destroys the client; a late client 'error' no longer reaches fn's signal", async () => {
+    const mine = new Error('business rule');
+    pool.handler = async (text) => {
+      if (text === 'ROLLBACK') throw pgError('XX000', 'internal error');
+      return ok();
+    };
+    let fnSignal!: AbortSignal;
+    await expect(
+      transaction(pool, async (_tx, signal) => {
+        fnSignal = signal;
+        throw mine;
+      }),
+    ).rejects.toBe(mine);
+    const client = pool.clients[0]!;
+    expect(client.statements).toEqual(['BEGIN', 'ROLLBACK']);
+    expect(client.released).toEqual([true]);
+    client.emit('error', new Error('Connection terminated unexpectedly'));
+    expect(fnSignal.aborted).toBe(false);
+  });
+
+  it("leaves no abort listener on the attempt's signal", async () => {
+    pool.handler = committing;
+    const counts = await new Backoff({ attemptTimeout: 1_000 }).execute(async () => {
+      const { signal } = currentAttempt()!;
+      const before = abortListeners(signal);
+      await transaction(pool, async (tx) => tx.query('SELECT 1'));
+      await transaction(pool, async () => {
+        throw new Error('rolled back');
+      }).catch(() => undefined);
+      return [before, abortListeners(signal)];
+    });
+    expect(counts[1]).toBe(counts[0]);
+  });
+
+  it("keeps no listener on fn's signal once fn resolved, rejected or was abandoned", async () => {
+    pool.handler = committing;
+    const signals: AbortSignal[] = [];
+    await transaction(pool, async (_tx, signal) => {
+      signals.push(signal);
+    });
+    await transaction(pool, async (_tx, signal) => {
+      signals.push(signal);
+      throw new Error('rolled back');
+    }).catch(() => undefined);
+    const outcome = new Backoff({ attemptTimeout: 100, maxTries: 1 })
+      .execute(() =>
+        transaction(pool, (_tx, signal) => {
+          signals.push(signal);
+          return new Promise<never>(() => {});
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(AttemptTimeoutError);
+    expect(signals).toHaveLength(3);
+    expect(signals[2]!.aborted).toBe(true);
+    expect(signals.map(abortListeners)).toEqual([0, 0, 0]);
+  });
+
+  it("a 57014 whose ROLLBACK outlasts the attempt: the transaction's own promise settles at the abort", async () => {
+    const rollback = pending();
+    pool.handler = (text) =>
+      text === 'SELECT pg_sleep(1)'
+        ? new Promise((_, reject) =>
+            setTimeout(
+              () => reject(pgError('57014', 'canceling statement due to statement timeout')),
+              198,
+            ),
+          )
+        : text === 'ROLLBACK'
+          ? rollback.promise
+          : Promise.resolve(ok());
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 1 });
+    let state!: ReturnType<typeof track>;
+    const outcome = backoff
+      .execute(() => {
+        const run = transaction(pool, async (tx) => {
+          await tx.query('SELECT pg_sleep(1)');
+        });
+        state = track(run);
+        return run;
+      })
+      .catch((error: unknown) => error);
+    const cancelled = nextCancel();
+    await clock.tickAsync(200);
+    expect(state.settled).toBe(true);
+    expect(state.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(await outcome).toBe(state.error);
+    await cancelled;
+    rollback.settle(pgError('57014'));
+  });
+});
+
+describe('the CancelRequest connection (node:net stubbed)', () => {
+  class StubSocket extends EventEmitter {
+    timeout: { ms: number; onTimeout: () => void } | undefined;
+    destroyed = false;
+    written: Buffer | undefined;
+    unrefed = false;
+    constructor(readonly options: unknown) {
+      super();
+    }
+    setTimeout(ms: number, onTimeout: () => void): this {
+      this.timeout = { ms, onTimeout };
+      return this;
+    }
+    destroy(): this {
+      this.destroyed = true;
+      return this;
+    }
+    end(data?: Buffer): this {
+      this.written = data;
+      return this;
+    }
+    unref(): this {
+      this.unrefed = true;
+      return this;
+    }
+  }
+
+  /** A fresh asyncbackoff/postgres whose `node:net` connect() hands out stub sockets. */
+  async function withStubbedNet() {
+    const sockets: StubSocket[] = [];
+    vi.resetModules();
+    vi.doMock('node:net', async (importOriginal) => ({
+      ...(await importOriginal<typeof import('node:net')>()),
+      connect: (options: unknown) => {
+        const socket = new StubSocket(options);
+        sockets.push(socket);
+        return socket;
+      },
+    }));
+    const adapter = await import('asyncbackoff/postgres');
+    const core = await import('asyncbackoff');
+    return { adapter, core, sockets };
+  }
+
+  afterEach(() => {
+    vi.doUnmock('node:net');
+    vi.resetModules();
+  });
+
+  it("connects to the client's host and port (localhost and 5432 when absent), drops the socket after 5 s, handles its errors", async () => {
+    const { adapter, sockets } = await withStubbedNet();
+    const cases: [string | undefined, number | undefined, { host: string; port: number }][] = [
+      ['db.internal', 6543, { host: 'db.internal', port: 6543 }],
+      ['', 6543, { host: 'localhost', port: 6543 }],
+      [undefined, undefined, { host: 'localhost', port: 5432 }],
+    ];
+    for (const [host, port, expected] of cases) {
+      const statement = pending();
+      const client = Object.assign(new FakeClient(), { host, port });
+      client.handler = async () => statement.promise;
+      const controller = new AbortController();
+      const outcome = adapter
+        .advisoryLock({ connect: () => Promise.resolve(client) }, 1)
+        .acquire(controller.signal)
+        .catch((error: unknown) => error);
+      await clock.tickAsync(0);
+      controller.abort(new Error('attempt timed out'));
+      expect(await outcome).toMatchObject({ message: 'attempt timed out' });
+      expect(client.released).toEqual([true]);
+      const socket = sockets.at(-1)!;
+      expect(socket.options).toEqual(expected);
+      expect(socket.unrefed).toBe(true);
+      expect(() => socket.emit('error', new Error('connect ECONNREFUSED'))).not.toThrow();
+      socket.emit('connect');
+      expect(socket.written!.readInt32BE(4)).toBe(80877102);
+      expect(socket.written!.readInt32BE(8)).toBe(4321);
+      expect(socket.timeout?.ms).toBe(5_000);
+      expect(socket.destroyed).toBe(false);
+      socket.timeout!.onTimeout();
+      expect(socket.destroyed).toBe(true);
+      statement.settle(pgError('57014'));
+    }
+    expect(sockets).toHaveLength(cases.length);
+  });
+
+  it('a statement still running on a client that went back to the pool is never cancelled, nor the client destroyed', async () => {
+    const { adapter, core, sockets } = await withStubbedNet();
+    const stray = pending();
+    pool.handler = async (text) =>
+      text === 'SELECT slow' ? stray.promise : ok([], text === 'COMMIT' ? 'COMMIT' : 'SELECT');
+    let strayOutcome: Promise<unknown> | undefined;
+    const backoff = new core.Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const outcome = backoff
+      .execute(async () => {
+        await adapter.transaction(pool, async (tx) => {
+          strayOutcome = tx.query('SELECT slow').catch((error: unknown) => error);
+          return 'committed';
+        });
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      })
+      .catch((error: unknown) => error);
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(core.AttemptTimeoutError);
+    expect(await strayOutcome).toBeInstanceOf(core.AttemptTimeoutError);
+    const client = pool.clients[0]!;
+    expect(client.statements).toEqual([
+      'BEGIN; SET LOCAL statement_timeout = 100; SET LOCAL idle_in_transaction_session_timeout = 100',
+      'SELECT slow',
+      'COMMIT',
+    ]);
+    expect(client.released).toEqual([undefined]);
+    expect(sockets).toHaveLength(0);
+    stray.settle(pgError('57014'));
+  });
+
+  it('an abort while two statements run sends exactly one CancelRequest', async () => {
+    const { adapter, core, sockets } = await withStubbedNet();
+    const statements = [pending(), pending()];
+    pool.handler = async (text) =>
+      text === 'SELECT 1'
+        ? statements[0]!.promise
+        : text === 'SELECT 2'
+          ? statements[1]!.promise
+          : ok();
+    const backoff = new core.Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const outcome = backoff
+      .execute(() =>
+        adapter.transaction(pool, async (tx) => {
+          await Promise.all([tx.query('SELECT 1'), tx.query('SELECT 2')]);
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(100);
+    expect(await outcome).toBeInstanceOf(core.AttemptTimeoutError);
+    expect(sockets).toHaveLength(1);
+    expect(pool.clients[0]!.released).toEqual([true]);
+    for (const statement of statements) statement.settle(pgError('57014'));
   });
 });
