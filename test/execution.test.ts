@@ -442,3 +442,225 @@ describe('warnings about values that are not errors', () => {
     ]);
   });
 });
+
+describe('elapsed in hook events counts from when the execution started', () => {
+  it('policy info, onRetry, onSuccess and onGiveup events report time since execute(), not since the clock began', async () => {
+    await t.clock.tickAsync(1000);
+    const elapsed: Record<string, number[]> = { policy: [], onRetry: [], onSuccess: [] };
+    let calls = 0;
+    const backoff = new Backoff({
+      retryAll: true,
+      maxTries: 3,
+      policy: (_attempt, _error, info) => {
+        elapsed.policy!.push(info.elapsed);
+        return { abandon: false, delay: 10 };
+      },
+      onRetry: (event) => void elapsed.onRetry!.push(event.elapsed),
+      onSuccess: (event) => void elapsed.onSuccess!.push(event.elapsed),
+    });
+    const result = track(
+      backoff.execute(async () => {
+        if (++calls < 3) throw new TransientError('down');
+        return 'ok';
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(result.value).toBe('ok');
+    expect(elapsed).toEqual({ policy: [0, 10], onRetry: [0, 10], onSuccess: [20] });
+
+    const events: GiveupEvent[] = [];
+    const failing = new Backoff({
+      retryAll: true,
+      maxTries: 2,
+      pause: 5,
+      onGiveup: (event) => void events.push(event),
+    });
+    const failed = track(failing.execute(() => Promise.reject(new TransientError('down'))));
+    await t.clock.tickAsync(100);
+    expect(failed.error).toBeInstanceOf(TransientError);
+    expect(events.map((event) => event.elapsed)).toEqual([5]);
+  });
+});
+
+describe('a hook given as a method name that execute() has no `this` for', () => {
+  const message = (option: string) =>
+    `Backoff: '${option}' names the method 'missing', but this.missing is undefined`;
+
+  it.each([
+    ['onRetry', { retryAll: true, maxTries: 2, onRetry: 'missing' }],
+    ['afterFailure', { retryAll: true, maxTries: 2, afterFailure: 'missing' }],
+    ['policy', { retryAll: true, maxTries: 2, policy: 'missing' }],
+    ['onGiveup', { maxTries: 1, onGiveup: 'missing' }],
+  ] as const)(
+    '%s: rejects with a TypeError naming the option and the method',
+    async (option, options) => {
+      const backoff = new Backoff(options);
+      const error = await backoff
+        .execute(() => Promise.reject(new TransientError('down')))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toBe(message(option));
+    },
+  );
+
+  it('onSuccess: rejects with a TypeError naming the option and the method', async () => {
+    const backoff = new Backoff({ onSuccess: 'missing' });
+    const error = await backoff.execute(async () => 'value').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe(message('onSuccess'));
+  });
+
+  it('onGiveup at the deadline: rejects with a TypeError naming the option and the method', async () => {
+    const backoff = new Backoff({ deadline: 100, onGiveup: 'missing' });
+    const result = track(backoff.execute(() => hang()));
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(TypeError);
+    expect((result.error as Error).message).toBe(message('onGiveup'));
+  });
+});
+
+describe('the no-retry-filter warning', () => {
+  it('states the number of tries the policy allows, or "more" when they are unlimited', async () => {
+    await expect(
+      new Backoff({ maxTries: 3 }).execute(() => Promise.reject(new TransientError('x'))),
+    ).rejects.toThrow('x');
+    await expect(
+      new Backoff({ maxTries: Number.POSITIVE_INFINITY }).execute(() =>
+        Promise.reject(new TransientError('x')),
+      ),
+    ).rejects.toThrow('x');
+    expect(warnings.map((w) => w.message)).toEqual([
+      expect.stringContaining('although its policy allows 3 tries:'),
+      expect.stringContaining('although its policy allows more tries:'),
+    ]);
+  });
+});
+
+describe('a breaker whose bookkeeping throws', () => {
+  it('is reported as an AsyncBackoffWarning, and the execution still resolves', async () => {
+    const backoff = new Backoff({
+      breaker: breaker({
+        recordSuccess: () => {
+          throw new Error('lost count');
+        },
+      }),
+    });
+    await expect(backoff.execute(async () => 'value')).resolves.toBe('value');
+    expect(warnings).toEqual([
+      {
+        message: 'asyncbackoff: the breaker threw or rejected: lost count',
+        code: 'ASYNCBACKOFF_BREAKER_FAILED',
+      },
+    ]);
+    expect(vi.mocked(process.emitWarning).mock.calls[0]![1]).toMatchObject({
+      type: 'AsyncBackoffWarning',
+    });
+  });
+});
+
+describe("a breaker that refuses ('fail')", () => {
+  it("tells onGiveup the reason 'breaker' and the kind 'error'", async () => {
+    const events: GiveupEvent[] = [];
+    const backoff = new Backoff({
+      onGiveup: (event) => void events.push(event),
+      breaker: breaker({ whenOpen: 'fail', tryPass: () => undefined, retryAfter: () => 100 }),
+    });
+    await expect(backoff.execute(async () => 'ran')).rejects.toThrow();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'breaker', kind: 'error', attempt: 0 });
+  });
+});
+
+describe("a breaker that holds the attempt ('wait')", () => {
+  it('counts one refusal for the wait, however often it is asked again while waiting', async () => {
+    let ready: (() => void) | undefined;
+    let refusals = 0;
+    const backoff = new Backoff({
+      breaker: breaker({
+        tryPass: () => (++refusals <= 3 ? undefined : ({ probe: false } as BreakerPass)),
+        onReady: (callback) => {
+          ready = callback;
+          return () => {};
+        },
+      }),
+    });
+    const result = track(backoff.execute(async () => 'ran'));
+    await t.clock.tickAsync(0);
+    ready!();
+    await t.clock.tickAsync(0);
+    ready!();
+    await t.clock.tickAsync(0);
+    expect(backoff.statistics.breakerRefusals).toBe(1);
+    ready!();
+    await t.clock.tickAsync(0);
+    expect(result.value).toBe('ran');
+    expect(backoff.statistics.breakerRefusals).toBe(1);
+  });
+});
+
+describe('late results', () => {
+  it('without onLateResult are counted, and no warning is emitted', async () => {
+    const backoff = new Backoff({ attemptTimeout: 10, maxTries: 1 });
+    const result = track(backoff.execute(() => sleep(20).then(() => 'late')));
+    await t.clock.tickAsync(30);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(backoff.statistics.lateResults).toBe(1);
+    expect(warnings).toEqual([]);
+  });
+
+  it('of a retry (awaited by the relay) are counted and handed to onLateResult too', async () => {
+    const late: Array<[unknown, number]> = [];
+    const backoff = new Backoff({
+      attemptTimeout: 10,
+      maxTries: 2,
+      onLateResult: (value, info) => void late.push([value, info.attempt]),
+    });
+    let calls = 0;
+    const result = track(
+      backoff.execute(() => {
+        const n = ++calls;
+        return sleep(20).then(() => `late ${n}`);
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(late).toEqual([
+      ['late 1', 1],
+      ['late 2', 2],
+    ]);
+    expect(backoff.statistics.lateResults).toBe(2);
+  });
+});
+
+describe('returnLastResult', () => {
+  it('resolves with the last result retryIf rejected, and counts it as a give-up', async () => {
+    const backoff = new Backoff({ maxTries: 2, retryIf: () => true, returnLastResult: true });
+    await expect(backoff.execute(async () => 'not yet')).resolves.toBe('not yet');
+    expect(backoff.statistics).toMatchObject({ giveUps: 1, successes: 0 });
+  });
+
+  it('still rejects when the last failure was a thrown error', async () => {
+    const backoff = new Backoff({
+      maxTries: 2,
+      retryAll: true,
+      retryIf: () => true,
+      returnLastResult: true,
+    });
+    const error = new TransientError('down');
+    await expect(backoff.execute(() => Promise.reject(error))).rejects.toBe(error);
+  });
+});
+
+describe('the deadline while an async onGiveup is pending', () => {
+  it('settles with the failure onGiveup was told of, without calling onGiveup again', async () => {
+    const onGiveup = vi.fn(() => hang<void>());
+    const backoff = new Backoff({ deadline: 100, maxTries: 1, onGiveup });
+    const error = new TransientError('down');
+    const result = track(backoff.execute(() => Promise.reject(error)));
+    await t.clock.tickAsync(50);
+    expect(result.status).toBe('pending');
+    await t.clock.tickAsync(50);
+    expect(result.error).toBe(error);
+    expect(onGiveup).toHaveBeenCalledTimes(1);
+  });
+});
