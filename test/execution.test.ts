@@ -664,3 +664,57 @@ describe('the deadline while an async onGiveup is pending', () => {
     expect(onGiveup).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('the code-block form and the execution', () => {
+  it('an attempt that timed out while its body ran is retried once the body goes on', async () => {
+    const backoff = new Backoff({ attemptTimeout: 10, maxTries: 2 });
+    const seen: number[] = [];
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        seen.push(attempt.attempt);
+        if (attempt.attempt === 1) await sleep(20);
+        else attempt.succeed();
+      }
+      return 'done';
+    };
+    const result = track(run());
+    await t.clock.tickAsync(100);
+    expect(result.value).toBe('done');
+    expect(seen).toEqual([1, 2]);
+    expect(backoff.statistics).toMatchObject({ attempts: 2, timeouts: 1, done: 2, successes: 1 });
+  });
+
+  it('leaving the loop after the attempt timed out counts that attempt as ended once', async () => {
+    const backoff = new Backoff({ attemptTimeout: 10, maxTries: 3 });
+    const run = async () => {
+      for await (const _attempt of backoff.attempts()) {
+        await sleep(20);
+        break;
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, done: 1, giveUps: 1 });
+  });
+
+  it("leaving the loop after a success that retryIf rejects gives up with the reason 'max-tries'", async () => {
+    const events: GiveupEvent[] = [];
+    const backoff = new Backoff({
+      maxTries: 5,
+      retryIf: () => true,
+      onGiveup: (event) => void events.push(event),
+    });
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.succeed('not good enough');
+        break;
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(100);
+    expect(result.status).toBe('rejected');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'max-tries', kind: 'result', attempt: 1 });
+  });
+});
