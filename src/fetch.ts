@@ -332,10 +332,10 @@ function isOneShot(body: unknown): boolean {
   );
 }
 
-/** Cancels an unread body so the connection is not held; never throws. */
+/** Cancels an unread body (if there is one) so the connection is not held; never throws. */
 async function discard(response: Response): Promise<void> {
-  const body = response.body;
-  if (body === null || body.locked || response.bodyUsed) return;
+  const body = response.body as ReadableStream | null | undefined;
+  if (body == null || body.locked || response.bodyUsed) return;
   try {
     await body.cancel();
   } catch {

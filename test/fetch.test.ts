@@ -838,3 +838,481 @@ describe('memory', () => {
     expect(alive).toBeLessThanOrEqual(1);
   });
 });
+
+/** The modules evaluated afresh inside the test, module-level tables included. */
+async function freshModules() {
+  vi.resetModules();
+  return import('../src/index.js');
+}
+
+describe('module-level tables (evaluated afresh)', () => {
+  it('retries each default status: 408, 429, 500, 502, 503, 504, and not 404', async () => {
+    const fresh = await freshModules();
+    for (const status of [408, 429, 500, 502, 503, 504]) {
+      const { fetch } = script(status, 200);
+      const response = await fresh.createFetch({ ...fast, fetch })('http://x.test/');
+      expect([status, response.status]).toEqual([status, 200]);
+      expect(fetch).toHaveBeenCalledTimes(2);
+    }
+    const { fetch } = script(404, 200);
+    expect((await fresh.createFetch({ ...fast, fetch })('http://x.test/')).status).toBe(404);
+  });
+
+  it('retries each default method: GET, HEAD, OPTIONS, PUT, DELETE, and not POST', async () => {
+    const fresh = await freshModules();
+    for (const method of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']) {
+      const { fetch } = script(503, 200);
+      const response = await fresh.createFetch({ ...fast, fetch })('http://x.test/', { method });
+      expect([method, response.status]).toEqual([method, 200]);
+    }
+    const { fetch } = script(503, 200);
+    const response = await fresh.createFetch({ ...fast, fetch })('http://x.test/', {
+      method: 'POST',
+    });
+    expect(response.status).toBe(503);
+  });
+
+  it('takes every fetch option in both forms, and Backoff options next to them in the options form', async () => {
+    const fresh = await freshModules();
+    const cases: [string, (fetch: (request: Request) => Promise<Response>) => object][] = [
+      ['statuses', () => ({ statuses: [404] })],
+      ['methods', () => ({ methods: ['POST'] })],
+      ['retryNonIdempotent', () => ({ retryNonIdempotent: true })],
+      ['bufferBody', () => ({ bufferBody: true })],
+      ['attempts', () => ({ attempts: [{ headers: { 'x-override': '1' } }] })],
+      ['onRequest', () => ({ onRequest: () => {} })],
+      ['onResponse', () => ({ onResponse: () => {} })],
+      ['throwOnStatus', () => ({ throwOnStatus: true })],
+      ['fetch', (fetch) => ({ fetch })],
+    ];
+    for (const [name, make] of cases) {
+      const { fetch, requests } = script(200);
+      const backoff = new fresh.Backoff({ ...fast, maxTries: 2 });
+      const forms = [
+        () => fresh.createFetch({ fetch, ...make(fetch) }),
+        () => fresh.createFetch(backoff, { fetch, ...make(fetch) }),
+      ];
+      for (const form of forms) {
+        expect(() => form(), name).not.toThrow();
+        expect((await form()('http://x.test/')).status, name).toBe(200);
+      }
+      expect(requests, name).toHaveLength(2);
+    }
+    // The split: Backoff options go to the Backoff, fetch options stay with the fetch.
+    const { fetch } = script(503, 503, 200);
+    const response = await fresh.createFetch({ ...fast, maxTries: 2, fetch })('http://x.test/');
+    expect(response.status).toBe(503);
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('publishes on the asyncbackoff:fetch:request, :response and :retry channels', async () => {
+    const fresh = await freshModules();
+    const messages: string[] = [];
+    const listeners = ['request', 'response', 'retry'].map((name) => {
+      const channel = `asyncbackoff:fetch:${name}`;
+      const listener = (message: unknown) => {
+        messages.push(`${name} ${(message as { attempt: number }).attempt}`);
+      };
+      diagnosticsChannel.subscribe(channel, listener);
+      return () => diagnosticsChannel.unsubscribe(channel, listener);
+    });
+    try {
+      const { fetch } = script(503, 200);
+      await fresh.createFetch({ ...fast, fetch })('http://x.test/');
+    } finally {
+      for (const unsubscribe of listeners) unsubscribe();
+    }
+    expect(messages).toEqual(['request 1', 'response 1', 'retry 1', 'request 2', 'response 2']);
+  });
+
+  it('brands HttpStatusError with Symbol.for, so two copies of the module recognise each other', async () => {
+    const fresh = await freshModules();
+    const response = new Response(null, { status: 503 });
+    expect(new fresh.HttpStatusError(response, 1)).toBeInstanceOf(HttpStatusError);
+    expect(new HttpStatusError(response, 1)).toBeInstanceOf(fresh.HttpStatusError);
+  });
+});
+
+describe('createFetch edge cases', () => {
+  it('HttpStatusError recognises only objects with the brand: not null, primitives or branded functions', () => {
+    const brand = Symbol.for('asyncbackoff.HttpStatusError');
+    const isHttpStatusError = (value: unknown) => HttpStatusError[Symbol.hasInstance](value);
+    expect(isHttpStatusError(null)).toBe(false);
+    expect(isHttpStatusError(undefined)).toBe(false);
+    expect(isHttpStatusError('HttpStatusError')).toBe(false);
+    expect(isHttpStatusError(Object.assign(() => {}, { [brand]: true }))).toBe(false);
+    expect(isHttpStatusError({ [brand]: true })).toBe(true);
+  });
+
+  it('accepts statuses from 100 to 599 and rejects 99 and 600', async () => {
+    expect(() => createFetch({ statuses: [100, 599] })).not.toThrow();
+    expect(() => createFetch({ statuses: [99] })).toThrow(RangeError);
+    expect(() => createFetch({ statuses: [600] })).toThrow(RangeError);
+    const { fetch } = script(599, 200);
+    const http = createFetch({ ...fast, fetch, statuses: [100, 599] });
+    expect((await http('http://x.test/')).status).toBe(200);
+  });
+
+  it('rejects a null options argument and a null attempts entry', () => {
+    expect(() => createFetch(null as never)).toThrow(
+      new TypeError('createFetch: expected a Backoff or an options object, got null'),
+    );
+    expect(() => createFetch({ attempts: [null as never] })).toThrow(
+      new TypeError("createFetch: 'attempts[0]' must be an object of request overrides, got null"),
+    );
+  });
+
+  it('rejects when the fetch resolves with null, a headerless status, or headers without a numeric status', async () => {
+    for (const value of [null, { status: 200 }, { status: '200', headers: new Headers() }]) {
+      const { fetch } = script(async () => value as unknown as Response);
+      await expect(createFetch({ ...fast, fetch })('http://x.test/')).rejects.toThrow(
+        "createFetch: 'fetch' must resolve with a Response, got ",
+      );
+      expect(fetch).toHaveBeenCalledTimes(1);
+    }
+  });
+
+  it('rejects with exactly what the fetch threw, null and undefined included', async () => {
+    for (const value of [null, undefined]) {
+      const { fetch } = script(async () => {
+        throw value;
+      });
+      const outcome = await createFetch({ ...fast, fetch })('http://x.test/').then(
+        () => 'resolved',
+        (error: unknown) => ({ error }),
+      );
+      expect(outcome).toEqual({ error: value });
+    }
+  });
+
+  it('replays bytes, Blob, URLSearchParams and iterable-less bodies without bufferBody', async () => {
+    const bodies: [NonNullable<RequestInit['body']>, string][] = [
+      [new TextEncoder().encode('bytes'), 'bytes'],
+      [new TextEncoder().encode('buffer').buffer, 'buffer'],
+      [new Blob(['blob']), 'blob'],
+      [new URLSearchParams({ a: '1' }), 'a=1'],
+      // Has `next` but is no iterator: converted to a string, so it can be sent again.
+      [{ next() {}, toString: () => 'iterator-like' } as never, 'iterator-like'],
+    ];
+    for (const [body, text] of bodies) {
+      const { fetch, bodies: sent } = script(503, 200);
+      const response = await createFetch({ ...fast, fetch })('http://x.test/', {
+        method: 'PUT',
+        body,
+      });
+      expect(response.status).toBe(200);
+      expect(sent).toEqual([text, text]);
+    }
+  });
+
+  it('treats a null init.body like none: the body of the Request object is still refused, or buffered', async () => {
+    const request = () => new Request('http://x.test/', { method: 'PUT', body: 'from-request' });
+    const a = script(503, 200);
+    await expect(
+      createFetch({ ...fast, fetch: a.fetch })(request(), { body: null }),
+    ).rejects.toThrow(/^createFetch: the body of a Request object is a one-shot stream/);
+    expect(a.fetch).not.toHaveBeenCalled();
+
+    const b = script(503, 200);
+    const response = await createFetch({ ...fast, fetch: b.fetch, bufferBody: true })(request(), {
+      body: null,
+    });
+    expect(response.status).toBe(200);
+    expect(b.bodies).toEqual(['from-request', 'from-request']);
+  });
+
+  it('sends a non-idempotent request once even when the backoff retries its error', async () => {
+    class Flaky extends Error {}
+    const { fetch } = script(new Flaky('x'), 200);
+    const http = createFetch({ ...fast, fetch, exceptions: [Flaky] });
+    await expect(http('http://x.test/', { method: 'POST' })).rejects.toBeInstanceOf(Flaky);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects an attempts function that returns null', async () => {
+    const { fetch } = script(200);
+    await expect(
+      createFetch({ ...fast, fetch, attempts: () => null as never })('http://x.test/'),
+    ).rejects.toThrow(
+      new TypeError(
+        "createFetch: 'attempts' must return a Request, request overrides or undefined, got null",
+      ),
+    );
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
+  it("keeps the caller's signal on the request after the response is returned (it bounds the body)", async () => {
+    const { fetch, requests } = script(200);
+    const controller = new AbortController();
+    await createFetch({ ...fast, fetch })('http://x.test/', { signal: controller.signal });
+    expect(requests[0]!.signal.aborted).toBe(false);
+    const reason = new Error('caller left');
+    controller.abort(reason);
+    expect(requests[0]!.signal.aborted).toBe(true);
+    expect(requests[0]!.signal.reason).toBe(reason);
+  });
+
+  it("consults the backoff's retryAfter when a retried response has no Retry-After", async () => {
+    const retryAfter = vi.fn((_outcome: unknown, _kind: string) => undefined);
+    const backoff = new Backoff({ ...fast, maxTries: 2, retryAfter });
+    const { fetch } = script(503, 200);
+    expect((await createFetch(backoff, { fetch })('http://x.test/')).status).toBe(200);
+    expect(retryAfter).toHaveBeenCalledTimes(1);
+    expect(retryAfter.mock.calls[0]![0]).toBeInstanceOf(HttpStatusError);
+    expect(retryAfter.mock.calls[0]![0]).toMatchObject({ status: 503 });
+    expect(retryAfter.mock.calls[0]![1]).toBe('error');
+  });
+
+  it('hands the policy the very HttpStatusError it rejects with under throwOnStatus', async () => {
+    const { fetch } = script(503);
+    const onGiveup = vi.fn<(event: GiveupEvent) => void>();
+    const http = createFetch({ ...fast, fetch, maxTries: 2, throwOnStatus: true, onGiveup });
+    const error = await http('http://x.test/').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpStatusError);
+    expect(onGiveup.mock.calls[0]![0].error).toBe(error);
+  });
+
+  it('a giveup that throws on a retriable response rejects with its error and releases the body', async () => {
+    let cancelled = 0;
+    const { fetch } = script(
+      async () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new TextEncoder().encode('busy'));
+            },
+            cancel() {
+              cancelled++;
+            },
+          }),
+          { status: 503 },
+        ),
+    );
+    const broken = new Error('giveup broke');
+    const onResponse = vi.fn();
+    const http = createFetch({
+      ...fast,
+      fetch,
+      onResponse,
+      giveup: () => {
+        throw broken;
+      },
+    });
+    await expect(http('http://x.test/')).rejects.toBe(broken);
+    expect(cancelled).toBe(1);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves the body of a retried response alone once onResponse started reading it', async () => {
+    let cancelled = false;
+    const { fetch } = script(
+      async () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new TextEncoder().encode('chunk'));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+          { status: 503 },
+        ),
+      200,
+    );
+    const firstChunks: string[] = [];
+    const response = await createFetch({
+      ...fast,
+      fetch,
+      onResponse: async ({ response: r, willRetry }) => {
+        if (!willRetry) return;
+        const reader = r.body!.getReader();
+        firstChunks.push(new TextDecoder().decode((await reader.read()).value));
+        reader.releaseLock();
+      },
+    })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(firstChunks).toEqual(['chunk']);
+    expect(cancelled).toBe(false);
+  });
+
+  it('retries a duck-typed response that has no body property (nothing to release)', async () => {
+    const bodiless = { status: 503, statusText: '', headers: new Headers() };
+    const { fetch } = script(async () => bodiless as unknown as Response, 200);
+    const response = await createFetch({ ...fast, fetch })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('a Response the fetch throws is an error, not a response: no onResponse, body left alone', async () => {
+    let cancelled = false;
+    const thrown = new Response(
+      new ReadableStream({
+        pull(controller) {
+          controller.enqueue(new TextEncoder().encode('thrown'));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      }),
+      { status: 503 },
+    );
+    const { fetch } = script(async () => {
+      throw thrown;
+    }, 200);
+    const events: string[] = [];
+    const backoff = new Backoff({ ...fast, maxTries: 2, retryAll: true });
+    const response = await createFetch(backoff, {
+      fetch,
+      onResponse: ({ attempt, response: r, willRetry }) => {
+        events.push(`${attempt} ${r.status} ${willRetry}`);
+      },
+    })('http://x.test/');
+    expect(response.status).toBe(200);
+    expect(events).toEqual(['2 200 false']);
+    expect(cancelled).toBe(false);
+  });
+
+  it('publishes the request of each retried failure: a network error, a thrown function; none for a string', async () => {
+    const retries: { attempt: number; request: Request | undefined }[] = [];
+    const onRetry = (message: unknown) => {
+      const { attempt, request } = message as { attempt: number; request: Request | undefined };
+      retries.push({ attempt, request });
+    };
+    const thrownFunction = () => 'callable failure';
+    const { fetch, requests } = script(
+      new TypeError('fetch failed'),
+      async () => {
+        throw thrownFunction;
+      },
+      async () => {
+        throw 'socket hang up';
+      },
+      200,
+    );
+    const backoff = new Backoff({ ...fast, maxTries: 4, retryAll: true });
+    diagnosticsChannel.subscribe('asyncbackoff:fetch:retry', onRetry);
+    try {
+      const response = await createFetch(backoff, { fetch })('http://x.test/');
+      expect(response.status).toBe(200);
+    } finally {
+      diagnosticsChannel.unsubscribe('asyncbackoff:fetch:retry', onRetry);
+    }
+    expect(retries).toHaveLength(3);
+    expect(retries[0]!.request).toBe(requests[0]);
+    expect(retries[1]!.request).toBe(requests[1]);
+    expect(retries[2]).toEqual({ attempt: 3, request: undefined });
+  });
+});
+
+describe('createFetch on a fake clock', () => {
+  let clock: ReturnType<typeof FakeTimers.install>;
+  beforeEach(() => {
+    clock = FakeTimers.install({
+      toFake: [
+        'setTimeout',
+        'clearTimeout',
+        'setImmediate',
+        'clearImmediate',
+        'Date',
+        'performance',
+      ],
+    });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  it('pauses with full jitter on 100 ms, doubling, by default', async () => {
+    const delays: number[] = [];
+    const { fetch } = script(503, 503, 200);
+    const pending = createFetch({
+      random: () => 0.5,
+      fetch,
+      onRetry: ({ delay }) => {
+        delays.push(delay);
+      },
+    })('http://x.test/');
+    await clock.tickAsync(49);
+    expect(fetch).toHaveBeenCalledTimes(1);
+    await clock.tickAsync(1);
+    expect(fetch).toHaveBeenCalledTimes(2);
+    await clock.tickAsync(100);
+    expect((await pending).status).toBe(200);
+    expect(delays).toEqual([50, 100]);
+  });
+
+  it('aborts a Request the attempts function built on its own when its attempt times out', async () => {
+    const { fetch, requests } = script(() => new Promise<Response>(() => {}), 200);
+    const pending = createFetch({
+      ...fast,
+      attemptTimeout: 100,
+      fetch,
+      attempts: (attempt) => new Request(`http://other.test/${attempt}`),
+    })('http://x.test/');
+    await clock.tickAsync(100);
+    expect((await pending).status).toBe(200);
+    expect(requests.map((r) => r.url)).toEqual(['http://other.test/1', 'http://other.test/2']);
+    expect(requests[0]!.signal.reason).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('publishes the request of an attempt that timed out', async () => {
+    const retries: { kind: string; request: Request | undefined }[] = [];
+    const onRetry = (message: unknown) => {
+      const { kind, request } = message as { kind: string; request: Request | undefined };
+      retries.push({ kind, request });
+    };
+    const { fetch, requests } = script(() => new Promise<Response>(() => {}), 200);
+    diagnosticsChannel.subscribe('asyncbackoff:fetch:retry', onRetry);
+    try {
+      const pending = createFetch({ ...fast, attemptTimeout: 100, fetch })('http://x.test/');
+      await clock.tickAsync(100);
+      expect((await pending).status).toBe(200);
+    } finally {
+      diagnosticsChannel.unsubscribe('asyncbackoff:fetch:retry', onRetry);
+    }
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.kind).toBe('timeout');
+    expect(retries[0]!.request).toBe(requests[0]);
+  });
+
+  it('releases the body of a response that arrives after its attempt timed out', async () => {
+    let cancelled = false;
+    const late = () =>
+      new Promise<Response>((resolve) => {
+        setTimeout(() => {
+          resolve(
+            new Response(
+              new ReadableStream({
+                pull(controller) {
+                  controller.enqueue(new TextEncoder().encode('late'));
+                },
+                cancel() {
+                  cancelled = true;
+                },
+              }),
+            ),
+          );
+        }, 150);
+      });
+    const { fetch } = script(late, () => new Promise<Response>(() => {}));
+    const pending = createFetch({ ...fast, attemptTimeout: 100, maxTries: 2, fetch })(
+      'http://x.test/',
+    ).catch((e: unknown) => e);
+    await clock.tickAsync(150);
+    expect(cancelled).toBe(true);
+    await clock.tickAsync(50);
+    expect(await pending).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('rejects with the reason of a caller abort, even a string, while the request is in flight', async () => {
+    const { fetch } = script(() => new Promise<Response>(() => {}));
+    const controller = new AbortController();
+    const pending = createFetch({ ...fast, fetch })('http://x.test/', {
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    await clock.tickAsync(10);
+    controller.abort('stop');
+    expect(await pending).toBe('stop');
+  });
+});
