@@ -792,3 +792,243 @@ describe('circuitBreaker with batches: the end of the input', () => {
     expect(batch.value?.map((o) => o.status)).toEqual(['rejected', 'rejected']);
   });
 });
+
+// ── Pinned edges: option table, messages, window arithmetic, probe bookkeeping, timers ─────────
+
+/** Collects the process warnings emitted while `body` runs (they are emitted on nextTick). */
+async function collectWarnings(body: () => void | Promise<void>): Promise<Error[]> {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    await body();
+    await new Promise((resolve) => process.nextTick(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings;
+}
+
+describe('circuitBreaker: the module as loaded', () => {
+  it("accepts every documented option and publishes on the documented channel 'asyncbackoff:breaker'", async () => {
+    vi.resetModules();
+    const mod = await import('../src/breaker.js');
+    expect(mod.BREAKER_CHANNEL).toBe('asyncbackoff:breaker');
+    const seen: unknown[] = [];
+    const listener = (message: unknown) => seen.push(message);
+    diagnosticsChannel.subscribe('asyncbackoff:breaker', listener);
+    try {
+      const changes: CircuitStateChange[] = [];
+      const breaker = mod.circuitBreaker({
+        whenOpen: 'wait',
+        consecutiveFailures: 2,
+        failureRatio: 0.5,
+        window: 1_000,
+        minimumCalls: 4,
+        halfOpenAfter: 200,
+        onStateChange: (change) => changes.push(change),
+        name: 'all-options',
+      });
+      fail(breaker, 2);
+      expect(breaker.state).toBe('open');
+      expect(changes).toHaveLength(1);
+      expect(seen).toEqual(changes);
+      expect(changes[0]).toMatchObject({ name: 'all-options', reason: 'consecutive-failures' });
+    } finally {
+      diagnosticsChannel.unsubscribe('asyncbackoff:breaker', listener);
+    }
+  });
+
+  it('each known option alone is accepted; an unknown one is named with the circuitBreaker prefix', async () => {
+    vi.resetModules();
+    const { circuitBreaker: make } = await import('../src/breaker.js');
+    const alone = [
+      { whenOpen: 'fail' },
+      { consecutiveFailures: 3 },
+      { failureRatio: 0.5 },
+      { failureRatio: 0.5, window: 500 },
+      { failureRatio: 0.5, minimumCalls: 2 },
+      { halfOpenAfter: 10 },
+      { onStateChange: () => {} },
+      { name: 'x' },
+    ] as const;
+    for (const options of alone) expect(() => make(options)).not.toThrow();
+    expect(() => make({ halfOpen: 1 } as never)).toThrow(
+      /^circuitBreaker: unknown option 'halfOpen'$/,
+    );
+    expect(() => make({ name: 1 } as never)).toThrow(/^circuitBreaker: 'name' must be a string/);
+  });
+});
+
+describe('circuitBreaker: pinned edges', () => {
+  it('accepts a failureRatio of exactly 1: it opens once every call in the window failed', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: null, failureRatio: 1, minimumCalls: 3 });
+    succeed(breaker);
+    fail(breaker, 3);
+    expect(breaker.state).toBe('closed'); // 3 of 4
+    clock.tick(10_000);
+    fail(breaker, 3);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('without failureRatio, only the run of failures opens it (no ratio rule by default)', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 5 });
+    succeed(breaker, 20);
+    fail(breaker, 4);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('counts calls spread over the buckets of one window together', () => {
+    const changes: CircuitStateChange[] = [];
+    const breaker = circuitBreaker({
+      consecutiveFailures: null,
+      failureRatio: 0.5,
+      window: 1_000,
+      minimumCalls: 4,
+      onStateChange: (change) => changes.push(change),
+    });
+    for (let i = 0; i < 3; i++) {
+      fail(breaker);
+      clock.tick(150);
+    }
+    expect(breaker.state).toBe('closed'); // 3 calls < minimumCalls
+    fail(breaker); // t = 450: 4 of 4 failed, over four buckets
+    expect(breaker.state).toBe('open');
+    expect(changes.map((c) => c.reason)).toEqual(['failure-ratio']);
+  });
+
+  it('the pass-check error names the method it came from', () => {
+    const breaker = circuitBreaker();
+    const other = circuitBreaker().tryPass()!;
+    expect(() => breaker.recordFailure(other)).toThrow(
+      /^CircuitBreaker\.recordFailure: 'pass' must be a pass/,
+    );
+    expect(() => breaker.release(other)).toThrow(/^CircuitBreaker\.release: 'pass' must be a pass/);
+  });
+
+  it('retryAfter is 0 on a circuit that never opened', () => {
+    expect(circuitBreaker({ halfOpenAfter: 5_000 }).retryAfter()).toBe(0);
+  });
+
+  it('after a successful probe, the next opening lets a probe through again', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 100 });
+    fail(breaker);
+    clock.tick(100);
+    succeed(breaker); // the probe closes it
+    fail(breaker);
+    expect(breaker.state).toBe('open');
+    clock.tick(100);
+    const probe = breaker.tryPass();
+    expect(probe?.probe).toBe(true);
+  });
+
+  it('a success reported from before the last opening does not reset the new run of failures', () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 2, halfOpenAfter: 100 });
+    const early = breaker.tryPass()!;
+    fail(breaker, 2);
+    clock.tick(100);
+    succeed(breaker); // the probe closes it
+    fail(breaker);
+    breaker.recordSuccess(early);
+    expect(breaker.stats.consecutiveFailures).toBe(1);
+    fail(breaker);
+    expect(breaker.state).toBe('open');
+  });
+
+  it('a success reported from before the last opening is not counted in the failure-ratio window', () => {
+    const breaker = circuitBreaker({
+      consecutiveFailures: 2,
+      failureRatio: 0.5,
+      minimumCalls: 2,
+      halfOpenAfter: 100,
+    });
+    const early = breaker.tryPass()!;
+    fail(breaker, 2);
+    clock.tick(100);
+    succeed(breaker); // the probe closes it and clears the window
+    breaker.recordSuccess(early);
+    succeed(breaker);
+    fail(breaker); // 1 of 2 in the window
+    expect(breaker.state).toBe('open');
+  });
+
+  it('releasing a pass that is not the probe keeps the probe slot taken and wakes no waiter', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 100 });
+    const early = breaker.tryPass()!;
+    fail(breaker);
+    clock.tick(100);
+    const probe = breaker.tryPass()!;
+    expect(probe.probe).toBe(true);
+    const ready = vi.fn();
+    breaker.onReady(ready);
+    breaker.release(early);
+    await flush();
+    expect(ready).not.toHaveBeenCalled();
+    expect(breaker.tryPass()).toBeUndefined();
+    expect(breaker.stats).toMatchObject({ released: 1, state: 'half-open' });
+  });
+
+  it('onReady on a half-open circuit with no probe out calls back at once', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 100 });
+    fail(breaker);
+    clock.tick(100);
+    expect(breaker.state).toBe('half-open');
+    const ready = vi.fn();
+    breaker.onReady(ready);
+    await flush();
+    expect(ready).toHaveBeenCalledTimes(1);
+  });
+
+  it('the warning for a throwing callback has the AsyncBackoffWarning type', async () => {
+    const warnings = await collectWarnings(() => {
+      const breaker = circuitBreaker({
+        consecutiveFailures: 1,
+        onStateChange: () => {
+          throw new Error('hook broke');
+        },
+      });
+      fail(breaker);
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      name: 'AsyncBackoffWarning',
+      code: 'ASYNCBACKOFF_BREAKER_CALLBACK_FAILED',
+    });
+  });
+
+  it('with only a channel subscriber and no onStateChange, a state change emits no warning', async () => {
+    const seen: unknown[] = [];
+    const listener = (message: unknown) => seen.push(message);
+    diagnosticsChannel.subscribe(BREAKER_CHANNEL, listener);
+    try {
+      const warnings = await collectWarnings(() => {
+        fail(circuitBreaker({ consecutiveFailures: 1 }));
+      });
+      expect(seen).toHaveLength(1);
+      expect(warnings).toEqual([]);
+    } finally {
+      diagnosticsChannel.unsubscribe(BREAKER_CHANNEL, listener);
+    }
+  });
+
+  it('a half-open timer that fires a fraction of a millisecond early waits the rest, then wakes the waiter', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 100 });
+    fail(breaker); // opened at 0
+    const ready = vi.fn();
+    breaker.onReady(ready);
+    expect(clock.countTimers()).toBe(1);
+    // A coarse clock: performance.now() lags the timers by half a millisecond.
+    const fakeNow = performance.now.bind(performance);
+    const lagging = vi.spyOn(performance, 'now').mockImplementation(() => fakeNow() - 0.5);
+    try {
+      await clock.tickAsync(100); // the timer fires at 100, the breaker reads 99.5: still open
+      expect(ready).not.toHaveBeenCalled();
+      expect(clock.countTimers()).toBe(1); // re-armed for the rest
+      await clock.tickAsync(1);
+      expect(ready).toHaveBeenCalledTimes(1);
+      expect(clock.countTimers()).toBe(0);
+    } finally {
+      lagging.mockRestore();
+    }
+  });
+});
