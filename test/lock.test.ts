@@ -936,3 +936,145 @@ describe('withLock: long-lived signals', () => {
     }
   });
 });
+
+describe('withLock: input edges', () => {
+  const valid = { acquire: async () => 1, release: async () => {} };
+
+  it.each([42, 'lock'])(
+    'rejects the primitive lock %j as not an object (TypeError)',
+    async (lock) => {
+      await expect(new Backoff().withLock(lock as never, () => 1)).rejects.toThrow(
+        /^Backoff\.withLock: 'lock' must be an object with acquire and release, got /,
+      );
+    },
+  );
+
+  it('accepts a ttl of exactly 2147483647 ms', async () => {
+    const result = observe(
+      new Backoff().withLock({ ...valid, ttl: 2147483647 }, (lease) => `got ${lease}`),
+    );
+    await settle();
+    expect(result.value).toBe('got 1');
+  });
+
+  it('rejects with null when acquire rejects with null', async () => {
+    const lock: Lock<number> = { acquire: () => Promise.reject(null), release: async () => {} };
+    const result = observe(backoff({ maxTries: 1 }).withLock(lock, () => 'never'));
+    await settle();
+    expect(result.settled).toBe(true);
+    expect(result.error).toBe(null);
+  });
+
+  it('runs a body longer than ttl / 3 on a lock with a ttl but no renew without losing the lease', async () => {
+    const lock = { acquire: async () => ({ token: 1 }), release: async () => {}, ttl: 30 };
+    const result = observe(backoff().withLock(lock, bodyFor(1000, 'x')));
+    await settle();
+    expect(result.value).toBe('x');
+  });
+});
+
+describe('withLock: outcomes in detail', () => {
+  it('reports the time waited from the start of withLock, not from the clock origin', async () => {
+    await clock.tickAsync(1000);
+    const lock = new MemoryLock(['busy', 'busy', 'busy']);
+    const result = observe(backoff({ pause: 50, maxTries: 3 }).withLock(lock, () => 1));
+    await settle();
+    expect(result.error).toMatchObject({ name: 'LockUnavailableError', attempts: 3, waited: 100 });
+  });
+
+  it('names both failures in the message when an onSuccess hook throws and the release fails', async () => {
+    const lock = new MemoryLock();
+    lock.releaseError = new Error('release failed');
+    const result = observe(
+      backoff({
+        onSuccess: () => {
+          throw new Error('hook');
+        },
+      }).withLock(lock, () => 'never'),
+    );
+    await settle();
+    expect((result.error as Error).message).toBe(
+      'Backoff.withLock: acquiring failed and releasing the lease it took failed too',
+    );
+  });
+
+  it.each([
+    ['hang', 'Lock lost: a renewal did not answer within the 300 ms ttl'],
+    [false, 'Lock lost: a renewal found the lease gone'],
+    [new Error('ECONNRESET'), 'Lock lost: a renewal failed'],
+  ] as const)('says why the lease was lost when a renewal gives %s', async (renewWith, message) => {
+    const lock = new MemoryLock([], { ttl: 300 });
+    const result = observe(backoff().withLock(lock, bodyFor(1000, 'x')));
+    await clock.tickAsync(150);
+    lock.renewWith = renewWith;
+    await settle();
+    expect(result.error).toBeInstanceOf(LockLostError);
+    expect((result.error as Error).message).toBe(message);
+  });
+});
+
+describe('withLock: a late lease released without an onLateResult of the instance', () => {
+  it.each([
+    ['without', undefined],
+    ['with', () => {}],
+  ])(
+    'releases it and reports nothing %s a successful onLateResult',
+    async (_what, onLateResult) => {
+      const warnings: unknown[] = [];
+      const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code);
+      process.on('warning', onWarning);
+      try {
+        const lock = new MemoryLock([
+          { after: 150, gives: 'lease' },
+          { after: 10, gives: 'busy' },
+        ]);
+        const result = observe(
+          backoff({ attemptTimeout: 100, maxTries: 2, onLateResult }).withLock(lock, () => 'ok'),
+        );
+        await settle();
+        expect(result.error).toBeInstanceOf(LockUnavailableError);
+        await nextMacrotask();
+        expect(lock.released).toEqual([{ token: 1 }]);
+        expect(warnings).not.toContain('ASYNCBACKOFF_LATE_RESULT_FAILED');
+      } finally {
+        process.off('warning', onWarning);
+      }
+    },
+  );
+});
+
+describe('withLock: a renewal that answers after the body ended', () => {
+  /** A lock whose renewals wait for the test to answer them. */
+  function deferredLock() {
+    const answers: { resolve: (renewed: boolean) => void; reject: (error: unknown) => void }[] = [];
+    const lock: Lock<Lease> = {
+      acquire: async () => ({ token: 1 }),
+      release: async () => {},
+      ttl: 300,
+      renew: () =>
+        new Promise<boolean>((resolve, reject) => {
+          answers.push({ resolve, reject });
+        }),
+    };
+    return { lock, answers };
+  }
+
+  it.each([
+    ['true', (a: { resolve: (renewed: boolean) => void }) => a.resolve(true)],
+    ['false', (a: { resolve: (renewed: boolean) => void }) => a.resolve(false)],
+    ['an error', (a: { reject: (error: unknown) => void }) => a.reject(new Error('late'))],
+  ])('is ignored when it answers %s: no renewal, no timer, no abort', async (_what, answer) => {
+    const { lock, answers } = deferredLock();
+    const seen: { signal?: AbortSignal } = {};
+    const result = observe(backoff().withLock(lock, bodyFor(150, 'x', seen)));
+    await settle();
+    expect(result.value).toBe('x');
+    expect(answers).toHaveLength(1);
+    answer(answers[0]!);
+    await clock.tickAsync(0);
+    expect(clock.countTimers()).toBe(0);
+    await clock.tickAsync(1000);
+    expect(answers).toHaveLength(1);
+    expect(seen.signal?.aborted).toBe(false);
+  });
+});

@@ -457,3 +457,141 @@ describe('isTransientRedisError', () => {
     expect(isTransientRedisError(a)).toBe(false);
   });
 });
+
+describe('redisLock: client shapes and inputs, at their edges', () => {
+  it('rejects a null client with the client TypeError', () => {
+    expect(() => redisLock(null as never, 'k', { ttl: 10 })).toThrow(
+      /^redisLock: 'client' must be a node-redis or ioredis client \(with eval\), got null/,
+    );
+  });
+
+  it('treats a client with only one of call and defineCommand as node-redis (options object, signal)', async () => {
+    for (const extra of [{ call: async () => null }, { defineCommand() {} }]) {
+      const { client, calls } = nodeRedis(async () => 1);
+      Object.assign(client, extra);
+      const signal = new AbortController().signal;
+      const lease = await redisLock(client, 'jobs', { ttl: 100 }).acquire(signal);
+      expect(lease?.fencingToken).toBe(1);
+      expect(calls[0]).toMatchObject({
+        keys: ['jobs', '{jobs}:fencing'],
+        signal,
+        how: 'withAbortSignal',
+      });
+    }
+  });
+
+  it('sends through the plain client, not withAbortSignal, when no signal is given (node-redis v5)', async () => {
+    const { client, calls } = nodeRedis(async () => 1);
+    await redisLock(client, 'k', { ttl: 10 }).acquire();
+    expect(calls[0]).toMatchObject({ how: 'eval', signal: undefined });
+  });
+
+  it('accepts a hash tag after a stray }', () => {
+    const lock = redisLock(nodeRedis(async () => null).client, 'x}{a}', { ttl: 10 });
+    expect(lock.fencingKey).toBe('x}{a}:fencing');
+    expect(slotOf(lock.fencingKey)).toBe(slotOf('x}{a}'));
+  });
+
+  it('suggests the key without its } as a hash tag when refusing it', () => {
+    expect(() => redisLock(nodeRedis(async () => null).client, 'a}b}', { ttl: 10 })).toThrow(
+      /use a hash tag, e\.g\. '\{ab\}'$/,
+    );
+  });
+
+  it.each([1, 2147483647])('accepts the ttl %d (the bounds)', (ttl) => {
+    expect(redisLock(nodeRedis(async () => null).client, 'k', { ttl }).ttl).toBe(ttl);
+  });
+
+  it('returns undefined (busy) on an undefined reply', async () => {
+    const { client } = nodeRedis(async () => undefined);
+    await expect(redisLock(client, 'k', { ttl: 10 }).acquire()).resolves.toBe(undefined);
+  });
+
+  it.each([
+    ['null', null],
+    ['a lease without a token', { key: 'k' }],
+    ['a lease with a non-string token', { key: 'k', token: 5, fencingToken: 1 }],
+    ['a function with key and token', Object.assign(() => {}, { key: 'k', token: 't' })],
+  ])('refuses %s as a lease (TypeError), sending nothing', async (_what, bad) => {
+    const { client, calls } = nodeRedis(async () => 1);
+    const lock = redisLock(client, 'k', { ttl: 10 });
+    expect(() => lock.release(bad as never)).toThrow(
+      /^redisLock\.release: 'lease' must be a lease of the lock on 'k', got /,
+    );
+    await expect(lock.renew(bad as never)).rejects.toThrow(
+      /^redisLock\.renew: 'lease' must be a lease of the lock on 'k', got /,
+    );
+    expect(calls).toHaveLength(0);
+  });
+});
+
+describe('redisLock: a failed renewal does not extend the release bound (fake timers)', () => {
+  let clock: InstalledClock;
+  beforeEach(() => {
+    clock = installFakeClock();
+  });
+  afterEach(() => clock.uninstall());
+
+  it('keeps the expiry of the acquisition when a renewal answers 0', async () => {
+    const replies: (() => Promise<unknown>)[] = [
+      () => Promise.resolve(1),
+      () => Promise.resolve(0),
+      () => new Promise(() => {}),
+    ];
+    const { client } = nodeRedis(() => replies.shift()!());
+    const lock = redisLock(client, 'k', { ttl: 1000 });
+    const lease = (await lock.acquire())!;
+    await clock.tickAsync(500);
+    await expect(lock.renew(lease)).resolves.toBe(false);
+    let released = false;
+    void lock.release(lease).then(() => {
+      released = true;
+    });
+    await clock.tickAsync(499);
+    expect(released).toBe(false);
+    await clock.tickAsync(1);
+    expect(released).toBe(true);
+  });
+});
+
+describe('isTransientRedisError: the walk', () => {
+  /** `error` wrapped in `levels` plain errors as causes. */
+  const wrapped = (error: unknown, levels: number): unknown =>
+    levels === 0 ? error : new Error(`level ${levels}`, { cause: wrapped(error, levels - 1) });
+
+  it('follows a cause chain 8 levels deep, and no deeper', () => {
+    expect(isTransientRedisError(wrapped(new SocketClosedUnexpectedlyError(), 8))).toBe(true);
+    expect(isTransientRedisError(wrapped(new SocketClosedUnexpectedlyError(), 9))).toBe(false);
+  });
+
+  it('counts AggregateError nesting towards the depth limit, and ends on one containing itself', () => {
+    let nested: unknown = new SocketClosedUnexpectedlyError();
+    for (let i = 0; i < 9; i++) nested = new AggregateError([nested]);
+    expect(isTransientRedisError(nested)).toBe(false);
+    const cyclic = new AggregateError([new Error('x')]);
+    cyclic.errors.push(cyclic);
+    expect(isTransientRedisError(cyclic)).toBe(false);
+  });
+
+  it('is false for an AggregateError of non-transient errors', () => {
+    expect(isTransientRedisError(new AggregateError([new Error('x'), new Error('y')]))).toBe(false);
+  });
+
+  it('does not turn a message that is not a string into one', () => {
+    let read = 0;
+    const message = {
+      toString() {
+        read++;
+        return 'LOADING Redis is loading the dataset in memory';
+      },
+    };
+    expect(isTransientRedisError({ message })).toBe(false);
+    expect(read).toBe(0);
+  });
+
+  it('is false for an object without a constructor', () => {
+    const bare = Object.assign(Object.create(null) as object, { message: 'boom' });
+    expect(isTransientRedisError(bare)).toBe(false);
+    expect(isTransientRedisError(new Error('outer', { cause: Object.create(null) }))).toBe(false);
+  });
+});
