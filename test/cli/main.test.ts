@@ -442,9 +442,10 @@ describe('main: edges', () => {
 });
 
 describe.runIf(posix)('main: signals, edges', () => {
-  it('stops at once on a signal heard before the first attempt, exiting 128 + n', async () => {
-    const c = cli('--json', ...forever);
-    c.signals.emit('SIGINT');
+  it('takes a signal heard when no command could be started, exiting 128 + n', async () => {
+    // The spawn fails synchronously, so no process group exists when the signal comes.
+    const c = cli('--json', 'a\0b');
+    expect(() => c.signals.emit('SIGINT')).not.toThrow();
     expect(await c.done).toBe(130);
     expect(c.summary()).toMatchObject({ exitCode: 130, reason: 'interrupted' });
     expect(c.stderr()).toBe('asyncbackoff: received SIGINT; stopping\n');
