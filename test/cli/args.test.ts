@@ -337,3 +337,62 @@ describe('HELP', () => {
       expect(HELP).toContain(option);
   });
 });
+
+describe('parseCli: edges of the option grammar', () => {
+  it('throws errors named UsageError', () => {
+    expect(() => parseCli(['--bogus', 'x'])).toThrow(
+      expect.objectContaining({ name: 'UsageError' }),
+    );
+    expect(new UsageError('m').name).toBe('UsageError');
+  });
+
+  it('takes a lone - as the command, not as an option', () => {
+    expect(config('-', 'x')).toMatchObject({ command: '-', args: ['x'] });
+    expect(config('-q', '-')).toMatchObject({ command: '-', args: [], quiet: true });
+  });
+
+  it('says which option needs a value when the next argument looks like an option', () => {
+    const message = '--pause needs a value (a negative one is not allowed)';
+    expect(usageError('--pause', '-5s', 'x')).toBe(message);
+    expect(usageError('-p', '-5s', 'x')).toBe(message);
+    expect(usageError('--pause', '--json', 'x')).toBe(message);
+  });
+
+  it("starts parseArgs' other messages in lower case", () => {
+    expect(usageError('--pause')).toBe("option '-p, --pause <value>' argument missing");
+    expect(usageError('--json=1', 'x')).toBe("option '--json' does not take an argument");
+  });
+});
+
+describe('parseCli: edges of the values', () => {
+  it('accepts exit code 255, the highest', () => {
+    expect(config('--retry-on', '1,255', 'x').retryOn).toEqual(new Set([1, 255]));
+    expect(config('--retry-except=255', 'x').retryExcept).toEqual(new Set([255]));
+  });
+
+  it('accepts a --max-pause equal to the --pause', () => {
+    const c = config('--pause', '1s', '--max-pause', '1s', '--backoff', 'exponential', 'x');
+    expect(pauses(c.pause, 3)).toEqual([1000, 1000, 1000]);
+  });
+
+  it('accepts --factor 1, multi-digit factors and several decimals', () => {
+    const of = (factor: string) =>
+      pauses(config('-p', '100ms', '--backoff', 'exponential', '--factor', factor, 'x').pause, 3);
+    expect(of('1')).toEqual([100, 100, 100]);
+    expect(of('10')).toEqual([100, 1000, 10_000]);
+    expect(of('1.25')).toEqual([100, 125, 156.25]);
+    expect(of('1.5')).toEqual([100, 150, 225]);
+  });
+
+  it.each(['+2', ' 2', '2 ', '2e1', '0x10', '2.'])('rejects --factor %j', (factor) => {
+    expect(usageError('--backoff', 'exponential', `--factor=${factor}`, 'x')).toBe(
+      `--factor must be a number >= 1, got '${factor}'`,
+    );
+  });
+
+  it('names --step when its duration is bad', () => {
+    expect(usageError('--backoff', 'linear', '--step', '5', 'x')).toBe(
+      "--step: '5' needs a unit: 5s (5000ms) or 5ms",
+    );
+  });
+});

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HELP } from '../../src/cli/args.js';
+import { parseDuration } from '../../src/cli/duration.js';
 import { type CliIo, main, version } from '../../src/cli/main.js';
 import { alive, leaving, type Mailbox, mailbox, NODE, node, tempDir } from '../support/cli.js';
 
@@ -383,5 +384,110 @@ describe.runIf(posix)('main: signals', () => {
     expect(await c.done).toBe(129);
     expect(c.summary()).toMatchObject({ exitCode: 129, attempts: 1, reason: 'interrupted' });
     expect(c.stderr()).toMatch(/\nasyncbackoff: received SIGHUP; stopping\n$/);
+  });
+});
+
+describe('main: edges', () => {
+  it('reports a thrown undefined or null as such, still with 125', async () => {
+    for (const thrown of [undefined, null]) {
+      const err: string[] = [];
+      const io: CliIo = {
+        stdout: {
+          write: () => {
+            throw thrown;
+          },
+        },
+        stderr: { write: (text) => err.push(text) },
+        signals: new EventEmitter(),
+      };
+      await expect(main(['--help'], io)).resolves.toBe(125);
+      expect(err.join('')).toBe(`asyncbackoff: ${String(thrown)}\n`);
+    }
+  });
+
+  it('prefers the package.json right above the file to the one two levels up', () => {
+    const root = join(dir, 'version-near');
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'package.json'), '{"name":"asyncbackoff","version":"2.2.2"}');
+    writeFileSync(join(root, 'a', 'package.json'), '{"name":"asyncbackoff","version":"1.1.1"}');
+    expect(version(pathToFileURL(join(root, 'a', 'b', 'cli.js')))).toBe('1.1.1');
+  });
+
+  it('exits 126 for a command that cannot even be spawned (a NUL byte), not 125', async () => {
+    const o = await run('-n', '3', '-p', '0', '--json', 'a\0b');
+    expect(o.code).toBe(126);
+    expect(o.stderr).toMatch(/^asyncbackoff: cannot run 'a\0b': .+\n$/);
+    expect(o.summary).toMatchObject({ exitCode: 126, attempts: 1, reason: 'spawn-error' });
+  });
+
+  it('times each attempt from its own start, and the whole run from the first', async () => {
+    // A clock far from 0, so that a sum of two readings cannot pass for a difference.
+    const now = performance.now.bind(performance);
+    const spy = vi.spyOn(performance, 'now').mockImplementation(() => now() + 3_600_000);
+    try {
+      const o = await run('-p', '0', '--json', ...failUntil(2, join(dir, 'timed-2')));
+      expect(o.code).toBe(0);
+      const elapsed = o.summary?.elapsedMs as number;
+      const durations = [...o.stderr.matchAll(/(?:after|in) (\d[\d.hms]*)/g)].map((m) =>
+        parseDuration(m[1]!),
+      );
+      // attempt 1 failed after X; attempt 2 succeeded after Y (2 attempts in Z)
+      expect(durations).toHaveLength(3);
+      // formatDuration rounds to a tenth of a second above 1s.
+      for (const ms of durations) expect(ms).toBeLessThanOrEqual(elapsed + 50);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe.runIf(posix)('main: signals, edges', () => {
+  it('takes a signal heard when no command could be started, exiting 128 + n', async () => {
+    // The spawn fails synchronously, so no process group exists when the signal comes.
+    const c = cli('--json', 'a\0b');
+    expect(() => c.signals.emit('SIGINT')).not.toThrow();
+    expect(await c.done).toBe(130);
+    expect(c.summary()).toMatchObject({ exitCode: 130, reason: 'interrupted' });
+    expect(c.stderr()).toBe('asyncbackoff: received SIGINT; stopping\n');
+  });
+
+  it('passes a forwarded signal on as it came, not as a SIGTERM besides', async () => {
+    // The command ignores SIGINT and would exit 9 on SIGTERM: only SIGKILL after --grace ends it.
+    const c = cli(
+      '--grace',
+      '200ms',
+      ...node(
+        `process.on('SIGINT', () => {}); process.on('SIGTERM', () => process.exit(9));
+        ${mb.report('process.pid')} setInterval(() => {}, 1e6);`,
+      ),
+    );
+    await mb.next();
+    c.signals.emit('SIGINT');
+    expect(await c.done).toBe(137);
+  });
+
+  it('does not send a SIGTERM twice: a forwarded one after a timeout is not repeated', async () => {
+    const counter = join(dir, 'sigterms');
+    const c = cli(
+      '-t',
+      '1s',
+      '-n',
+      '1',
+      '--grace',
+      '1s',
+      ...node(
+        `const fs = require('fs'); let n = 0;
+        process.on('SIGTERM', () => {
+          fs.writeFileSync(process.argv[1], String(++n));
+          if (n === 1) { ${mb.report("'term'")} }
+        });
+        setInterval(() => {}, 1e6);`,
+        counter,
+      ),
+    );
+    expect(await mb.next()).toBe('term');
+    c.signals.emit('SIGTERM');
+    expect(await c.done).toBe(124);
+    expect(readFileSync(counter, 'utf8')).toBe('1');
   });
 });
