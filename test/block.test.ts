@@ -3,7 +3,7 @@
  * `for attempt in AoMakerRetry(counts=3, interval=2, exception_type=TypeError): with attempt:`
  * translated, and the guarantees against misuse (a forgotten report, a bare break).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AttemptTimeoutError,
   Backoff,
@@ -653,5 +653,141 @@ describe('attempts(): the iterator used by hand', () => {
     await expect(iterator.return!()).rejects.toBe(error);
     await expect(iterator.next()).rejects.toBe(error);
     expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 0, giveUps: 1 });
+  });
+});
+
+describe('attempts(): details the other tests leave open', () => {
+  it('a freshly imported module runs a plain loop to its end', async () => {
+    vi.resetModules();
+    const fresh = await import('../src/index.js');
+    const backoff = new fresh.Backoff({ retryAll: true });
+    let passes = 0;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        passes++;
+        attempt.succeed('done');
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(0);
+    expect(result.status).toBe('fulfilled');
+    expect(passes).toBe(1);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1 });
+  });
+
+  it('reporting twice: the message names the second call and the first outcome', async () => {
+    const backoff = new Backoff({ retryAll: true });
+    const messages: string[] = [];
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        if (attempt.attempt === 1) {
+          attempt.fail(new Error('first'));
+          try {
+            attempt.fail(new Error('again'));
+          } catch (error) {
+            messages.push((error as Error).message);
+          }
+        } else {
+          attempt.succeed();
+          try {
+            attempt.succeed();
+          } catch (error) {
+            messages.push((error as Error).message);
+          }
+        }
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(0);
+    expect(result.status).toBe('fulfilled');
+    expect(messages).toEqual([
+      'attempts(): fail() called on attempt 1, which was already reported (error)',
+      'attempts(): succeed() called on attempt 2, which was already reported (success)',
+    ]);
+  });
+
+  it('break without a report: the message names the attempt', async () => {
+    const backoff = new Backoff({ retryAll: true, maxTries: 3 });
+    const run = async () => {
+      for await (const _attempt of backoff.attempts()) break;
+    };
+    const result = track(run());
+    await t.clock.tickAsync(0);
+    expect(result.error).toBeInstanceOf(TypeError);
+    expect((result.error as Error).message).toBe(
+      'attempts(): the loop was left during attempt 1 without attempt.succeed() or attempt.fail(error)',
+    );
+  });
+
+  it('cancelled during an unreported body, the next iteration throws the reason, not a TypeError', async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({ retryAll: true, pause: 10 });
+    const run = async () => {
+      for await (const attempt of backoff.withSignal(controller.signal).attempts()) {
+        await wait(10_000, attempt.signal).catch(() => {});
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(100);
+    const reason = new Error('client went away');
+    controller.abort(reason);
+    await t.clock.tickAsync(0);
+    expect(result.error).toBe(reason);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, cancels: 1 });
+  });
+
+  it('cancelled during an unreported body, break throws the reason, not a TypeError', async () => {
+    const controller = new AbortController();
+    const backoff = new Backoff({ retryAll: true, pause: 10 });
+    const run = async () => {
+      for await (const attempt of backoff.withSignal(controller.signal).attempts()) {
+        await wait(10_000, attempt.signal).catch(() => {});
+        break;
+      }
+    };
+    const result = track(run());
+    await t.clock.tickAsync(100);
+    const reason = new Error('client went away');
+    controller.abort(reason);
+    await t.clock.tickAsync(0);
+    expect(result.error).toBe(reason);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, cancels: 1 });
+  });
+
+  it('by hand: return() after succeed() answers exactly { value: undefined, done: true }', async () => {
+    const backoff = new Backoff({ retryAll: true });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    const attempt = (await iterator.next()).value as BlockAttempt;
+    attempt.succeed('value');
+    await expect(iterator.return!()).resolves.toStrictEqual({ value: undefined, done: true });
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1 });
+  });
+
+  it('by hand: a second next() while the breaker holds the first attempt waits for it too', async () => {
+    let ready: (() => void) | undefined;
+    let open = true;
+    const breaker = {
+      whenOpen: 'wait' as const,
+      tryPass: () => (open ? undefined : {}),
+      recordSuccess() {},
+      recordFailure() {},
+      release() {},
+      retryAfter: () => 0,
+      onReady(listener: () => void) {
+        ready = listener;
+        return () => {};
+      },
+    };
+    const backoff = new Backoff({ retryAll: true, breaker: breaker as any });
+    const iterator = backoff.attempts()[Symbol.asyncIterator]();
+    void iterator.next();
+    const second = track(iterator.next());
+    await t.clock.tickAsync(0);
+    expect(second.status).toBe('pending');
+    open = false;
+    ready!();
+    await t.clock.tickAsync(0);
+    expect(second.status).toBe('fulfilled');
+    expect((second.value as IteratorResult<BlockAttempt>).value).toMatchObject({ attempt: 1 });
   });
 });

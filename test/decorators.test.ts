@@ -827,3 +827,134 @@ describe('legacy (experimentalDecorators) method decorator', () => {
     expect(db.calls).toEqual([0, 150, 300]);
   });
 });
+
+describe('decorators: argument shapes and message prefixes', () => {
+  /** Lets a deliberately wrong value through the type checker. */
+  const bad = (value: unknown): any => value;
+
+  /** Calls `build` and returns the error it threw. */
+  function thrownBy(build: () => unknown): Error {
+    try {
+      build();
+    } catch (error) {
+      return error as Error;
+    }
+    throw new Error('expected a throw, nothing was thrown');
+  }
+
+  it('asyncbackoff(options) accepts a null-prototype options object', async () => {
+    const options = Object.assign(Object.create(null) as Record<string, unknown>, {
+      maxTries: 2,
+      retryAll: true,
+    });
+    const decorator = asyncbackoff(options);
+    let calls = 0;
+    const fn = decorator(async () => {
+      calls++;
+      throw new Error('down');
+    });
+    const outcome = settle(fn());
+    await clock.tickAsync(0);
+    expect(await outcome).toEqual({ rejected: new Error('down') });
+    expect(calls).toBe(2);
+  });
+
+  it('asyncretry(n, options) accepts a null-prototype options object', () => {
+    const options = Object.assign(Object.create(null) as Record<string, unknown>, { pause: 5 });
+    expect(() => asyncretry(3, options)).not.toThrow();
+  });
+
+  it('an error class whose parent has a static field named like an option is still an error class', () => {
+    class ServiceError extends Error {
+      static context = 'billing';
+      static pause = 'never';
+    }
+    class ServiceTimeout extends ServiceError {}
+    expect(() => asyncbackoff(100, 1000, 10, ServiceTimeout)).not.toThrow();
+  });
+
+  it('asyncbackoff(fn) alone reports the argument count, not an inherited option', () => {
+    class Base extends Error {
+      static deadline = 5;
+    }
+    class Derived extends Base {}
+    const error = thrownBy(() => asyncbackoff(bad(Derived)));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toMatch(/^asyncbackoff: expected .* got 1 argument\(s\)$/);
+  });
+
+  it('a null decorator context is refused with the decorator’s own message', () => {
+    const decorator = asyncretry(3);
+    const error = thrownBy(() => (decorator as any)(async () => 1, null));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(
+      'asyncretry: can only decorate methods and functions, got a null decorator context',
+    );
+  });
+
+  it('a function as the decorator context is refused even with kind "method"', () => {
+    const decorator = asyncretry(3);
+    const context = Object.assign(() => {}, { kind: 'method' });
+    const error = thrownBy(() => (decorator as any)(async () => 1, context));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toMatch(
+      /^asyncretry: can only decorate methods and functions, got a method/,
+    );
+  });
+
+  it('decorating a non-function names the decorator', () => {
+    const error = thrownBy(() => (asyncbackoff(100, 1000) as any)(42));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe('asyncbackoff: can only decorate functions, got 42');
+  });
+
+  it('the decorator’s backoff property is enumerable', () => {
+    const decorator = asyncretry(3);
+    expect(Object.keys(decorator)).toEqual(['backoff']);
+    expect({ ...decorator }.backoff).toBe(decorator.backoff);
+  });
+
+  it('asyncbackoff(optionsObject, more) is not the options form', () => {
+    const error = thrownBy(() => asyncbackoff(bad({ maxTries: 2 }), 1000));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toMatch(/^asyncbackoff: 'attemptTimeout' must be/);
+  });
+
+  it('a first positional argument inheriting an option name is reported as a bad attemptTimeout', () => {
+    const error = thrownBy(() => asyncbackoff(bad(Object.create({ deadline: 5 })), 1000));
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toMatch(/^asyncbackoff: 'attemptTimeout' must be/);
+  });
+
+  it('option errors of asyncbackoff(options) start with "asyncbackoff:"', () => {
+    const error = thrownBy(() => asyncbackoff({ maxTries: 0 }));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toMatch(/^asyncbackoff: 'maxTries'/);
+  });
+
+  it('option errors of the positional asyncbackoff start with "asyncbackoff:"', () => {
+    const error = thrownBy(() => asyncbackoff(-1, 1000));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toMatch(/^asyncbackoff: 'attemptTimeout'/);
+  });
+
+  it('option errors of asyncretry start with "asyncretry:"', () => {
+    const error = thrownBy(() => asyncretry(3, { pause: -1 }));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toMatch(/^asyncretry: 'pause'/);
+  });
+
+  it('asyncretry with retryOn and no exceptions retries only what retryOn accepts', async () => {
+    let calls = 0;
+    const fn = asyncretry(3, { retryOn: (error) => (error as Error).message === 'busy' })(
+      async () => {
+        calls++;
+        throw new Error('fatal');
+      },
+    );
+    const outcome = settle(fn());
+    await clock.tickAsync(0);
+    expect(await outcome).toEqual({ rejected: new Error('fatal') });
+    expect(calls).toBe(1);
+  });
+});

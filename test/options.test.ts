@@ -2,7 +2,7 @@ import FakeTimers from '@sinonjs/fake-timers';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AttemptTimeoutError,
   asyncbackoff,
@@ -795,5 +795,79 @@ describe('method argument validation', () => {
       /signal.*AbortSignal.*AbortController/,
     );
     expectThrow(() => backoff.withSignal(bad(undefined)), TypeError, /signal.*undefined/);
+  });
+});
+
+describe('the option names, read when the module is evaluated', () => {
+  // Every documented option, spelled out here (not read from the module under test).
+  const names = [
+    'attemptTimeout',
+    'deadline',
+    'pause',
+    'exceptions',
+    'retryOn',
+    'retryAll',
+    'maxTries',
+    'giveup',
+    'signal',
+    'policy',
+    'retryIf',
+    'returnLastResult',
+    'onRetry',
+    'afterFailure',
+    'onGiveup',
+    'onSuccess',
+    'onLateResult',
+    'random',
+    'budget',
+    'breaker',
+    'retryAfter',
+    'maxRetryAfter',
+    'context',
+  ];
+
+  it.each(names)('a freshly imported normalizeOptions knows the option %s', async (name) => {
+    vi.resetModules();
+    const { normalizeOptions } = await import('../src/options.js');
+    expect(() => normalizeOptions({ [name]: undefined }, 'Fresh')).not.toThrow();
+  });
+
+  it('a freshly imported normalizeOptions still refuses a name it does not know', async () => {
+    vi.resetModules();
+    const { normalizeOptions } = await import('../src/options.js');
+    expectThrow(() => normalizeOptions(bad({ '': 1 }), 'Fresh'), TypeError, /unknown option ''/);
+  });
+});
+
+describe('options: null and function-shaped values', () => {
+  it('new Backoff(null) is the defaults, as undefined is', async () => {
+    const backoff = new Backoff(bad(null));
+    await expect(backoff.execute(async () => 'ok')).resolves.toBe('ok');
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1 });
+  });
+
+  it('a function carrying the RetryBudget methods is not a budget', () => {
+    const budget = Object.assign(() => true, {
+      tryAcquire: () => true,
+      recordFailure() {},
+      recordSuccess() {},
+    });
+    expectThrow(() => new Backoff(bad({ budget })), TypeError, /'budget' must be a RetryBudget/);
+  });
+
+  it('a function carrying the CircuitBreaker methods is not a breaker', () => {
+    const breaker = Object.assign(() => true, {
+      tryPass: () => ({}),
+      recordSuccess() {},
+      recordFailure() {},
+      release() {},
+      retryAfter: () => 0,
+      onReady() {},
+    });
+    expectThrow(
+      () => new Backoff(bad({ breaker })),
+      TypeError,
+      /'breaker' must be a CircuitBreaker/,
+    );
   });
 });
