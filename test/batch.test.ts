@@ -4,6 +4,7 @@
  * items on the real event loop).
  */
 
+import { getEventListeners } from 'node:events';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import FakeTimers from '@sinonjs/fake-timers';
@@ -12,12 +13,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   Backoff,
   type BatchProgress,
+  circuitBreaker,
   currentAttempt,
   type GiveupEvent,
   rerunFailed,
   tokenBucket,
 } from '../src/index.js';
-import { FAKED, type InstalledClock } from './support/clock.js';
+import { FAKED, type InstalledClock, nextMacrotask } from './support/clock.js';
 
 let clock: InstalledClock;
 
@@ -1291,4 +1293,415 @@ describe('Backoff.map memory', () => {
     expect(after).toBeLessThan(budget(N));
     expect(backoff.statistics).toMatchObject({ attempts: N, successes: N });
   }, 60_000);
+});
+
+/**
+ * A hand-written sync iterator over `values` that counts its `next()` and `return()` calls (a
+ * generator hides the `next()` calls made after its end). With `length`, the input is sized.
+ */
+function probedSource<T>(values: readonly T[], length?: number) {
+  const calls = { next: 0, return: 0 };
+  let i = 0;
+  const iterator: Iterator<T> = {
+    next: () => {
+      calls.next++;
+      return i < values.length
+        ? { value: values[i++] as T, done: false }
+        : { value: undefined, done: true };
+    },
+    return: () => {
+      calls.return++;
+      i = values.length;
+      return { value: undefined, done: true };
+    },
+  };
+  const items = {
+    [Symbol.iterator]: () => iterator,
+    ...(length === undefined ? {} : { length }),
+  } as Iterable<T>;
+  return { calls, items };
+}
+
+class Down extends Error {}
+
+/** A circuit breaker that is half-open now: opened by one failure `halfOpenAfter` ms ago. */
+async function halfOpenBreaker(halfOpenAfter = 100) {
+  const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter });
+  breaker.recordFailure(breaker.tryPass()!);
+  await clock.tickAsync(halfOpenAfter);
+  expect(breaker.state).toBe('half-open');
+  return breaker;
+}
+
+describe('Backoff.map: options, input and outcome checks', () => {
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: [...FAKED] });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  it('accepts each documented option (the option names are read when the module loads)', async () => {
+    vi.resetModules();
+    const { Backoff: FreshBackoff } = await import('../src/index.js');
+    const backoff = new FreshBackoff();
+    const double = (i: number) => i * 2;
+    const done: number[] = [];
+    await expect(backoff.map([1, 2], double, { concurrency: 1 })).resolves.toEqual([2, 4]);
+    await expect(backoff.map([1, 2], double, { stopOnError: false })).resolves.toEqual([2, 4]);
+    await expect(backoff.map([1], double, { settled: true })).resolves.toEqual([
+      { status: 'fulfilled', value: 2, item: 1, index: 0 },
+    ]);
+    await expect(
+      backoff.map([1, 2], double, { signal: new AbortController().signal }),
+    ).resolves.toEqual([2, 4]);
+    await expect(
+      backoff.map([1, 2], double, { onProgress: (p) => done.push(p.done) }),
+    ).resolves.toEqual([2, 4]);
+    expect(done).toEqual([1, 2]);
+  });
+
+  it('refuses a non-function fn even when there is no item to call it with', async () => {
+    const backoff = new Backoff();
+    const { calls, items } = probedSource<number>([]);
+    await expect(backoff.map(items, 'f' as never)).rejects.toThrow(
+      new TypeError("Backoff.map: 'fn' must be a function, got 'f' (a string)"),
+    );
+    expect(calls.next).toBe(0);
+  });
+
+  it('a `size` that is not a number (a method) leaves the total unknown', async () => {
+    const backoff = new Backoff();
+    class Bag<T> {
+      constructor(private readonly values: T[]) {}
+      size(): number {
+        return this.values.length;
+      }
+      [Symbol.iterator]() {
+        return this.values[Symbol.iterator]();
+      }
+    }
+    const totals: (number | undefined)[] = [];
+    const state = settleState(
+      backoff.map(new Bag([1, 2, 3]), (i) => work(5, i * 10), {
+        concurrency: 2,
+        onProgress: (p) => totals.push(p.total),
+      }),
+    );
+    await clock.tickAsync(10);
+    expect(state.value).toEqual([10, 20, 30]);
+    expect(totals).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('rerunFailed rejects (never throws) for each outcome that is not a batch outcome', async () => {
+    const backoff = new Backoff();
+    const fn = vi.fn((i: number) => i);
+    const bad = [
+      null,
+      undefined,
+      { status: 'pending', item: 1, index: 0 },
+      { status: 'rejected', reason: 1, item: 1, index: 0.5 },
+      { status: 'rejected', reason: 1, item: 1, index: '0' },
+      { status: 'rejected', reason: 1, index: 0 },
+    ];
+    for (const outcome of bad) {
+      const ok = { status: 'fulfilled', value: 0, item: 0, index: 0 };
+      let p: Promise<unknown> | undefined;
+      expect(() => {
+        p = rerunFailed(backoff, [ok, outcome] as never, fn);
+      }).not.toThrow();
+      await expect(p).rejects.toThrow(
+        /^rerunFailed: 'outcomes\[1\]' must be a batch outcome \(\{ status, item, index, \.\.\. \}\), got /,
+      );
+    }
+    expect(fn).not.toHaveBeenCalled();
+  });
+});
+
+describe('Backoff.map: stopping (fake timers)', () => {
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: [...FAKED] });
+  });
+  afterEach(() => {
+    clock.uninstall();
+    vi.restoreAllMocks();
+  });
+
+  it('rejects with the error of a throwing onProgress and starts no further item', async () => {
+    const backoff = new Backoff();
+    const progressError = new Error('progress sink failed');
+    const started: number[] = [];
+    const state = settleState(
+      backoff.map(
+        range(6),
+        (i) => {
+          started.push(i);
+          return work(10 * (i + 1), i);
+        },
+        {
+          concurrency: 2,
+          onProgress: () => {
+            throw progressError;
+          },
+        },
+      ),
+    );
+    await clock.tickAsync(10);
+    expect(state.settled).toBe(true);
+    expect(state.error).toBe(progressError);
+    await clock.tickAsync(1000);
+    expect(started).toEqual([0, 1]);
+  });
+
+  it('an item failing with `undefined` rejects the batch with `undefined` itself', async () => {
+    const backoff = new Backoff({ maxTries: 1 });
+    const outcome = await backoff
+      .map([1, 2], () => Promise.reject(undefined))
+      .then(
+        () => 'resolved',
+        (error: unknown) => ({ error }),
+      );
+    expect(outcome).toStrictEqual({ error: undefined });
+  });
+
+  it('an item pulled while the batch is being cancelled (by the source itself) is not run', async () => {
+    const backoff = new Backoff();
+    const controller = new AbortController();
+    const reason = new Error('cancelled from the source');
+    function* source() {
+      yield 0;
+      controller.abort(reason);
+      yield 1;
+      yield 2;
+    }
+    const fn = vi.fn((i: number) => work(5, i));
+    const progress: BatchProgress[] = [];
+    const state = settleState(
+      backoff.map(source(), fn, {
+        concurrency: 1,
+        signal: controller.signal,
+        onProgress: (p) => progress.push(p),
+      }),
+    );
+    await clock.tickAsync(100);
+    expect(state.error).toBe(reason);
+    expect(fn.mock.calls.map(([i]) => i)).toEqual([0]);
+    // Not counted as an item either: neither as a failure nor as a call.
+    expect(progress).toEqual([{ done: 1, succeeded: 1, failed: 0, inFlight: 0, total: undefined }]);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1, cancels: 0 });
+  });
+
+  it('a source is not asked again once it reported its end', async () => {
+    const backoff = new Backoff();
+    const { calls, items } = probedSource([30, 10, 20]);
+    const state = settleState(backoff.map(items, (ms) => work(ms, ms), { concurrency: 3 }));
+    await clock.tickAsync(30);
+    expect(state.value).toEqual([30, 10, 20]);
+    expect(calls).toEqual({ next: 4, return: 0 });
+  });
+
+  it('a source that reported its end is not closed when the batch is cancelled afterwards', async () => {
+    const backoff = new Backoff();
+    // Unsized: a third worker finds the end at once. Sized: a worker looks for it a microtask later.
+    for (const length of [undefined, 2]) {
+      const controller = new AbortController();
+      const { calls, items } = probedSource(['a', 'b'], length);
+      const state = settleState(
+        backoff.map(items, (x) => work(100, x), { concurrency: 4, signal: controller.signal }),
+      );
+      await clock.tickAsync(10);
+      expect(calls.next).toBe(3);
+      controller.abort('stop');
+      await clock.tickAsync(0);
+      expect(state.error).toBe('stop');
+      expect(calls.return).toBe(0);
+    }
+    // While items remain, a cancelled batch does close its source.
+    const controller = new AbortController();
+    const { calls, items } = probedSource(['a', 'b', 'c'], 3);
+    const state = settleState(
+      backoff.map(items, (x) => work(100, x), { concurrency: 1, signal: controller.signal }),
+    );
+    await clock.tickAsync(10);
+    controller.abort('stop');
+    await clock.tickAsync(0);
+    expect(state.error).toBe('stop');
+    expect(calls).toEqual({ next: 1, return: 1 });
+  });
+
+  it('an async source is asked for one item at a time until it gives one: an empty one is asked once', async () => {
+    const backoff = new Backoff();
+    let nextCalls = 0;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          nextCalls++;
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+    await expect(backoff.map(source, (i) => i, { concurrency: 10 })).resolves.toEqual([]);
+    expect(nextCalls).toBe(1);
+  });
+
+  it('a stopped async source whose return() rejects leaves no unhandled rejection', async () => {
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const backoff = new Backoff();
+      const controller = new AbortController();
+      let returned = 0;
+      const source: AsyncIterable<number> = {
+        [Symbol.asyncIterator]: () => ({
+          next: async () => ({ value: 1, done: false }),
+          return: () => {
+            returned++;
+            return Promise.reject(new Error('cannot close'));
+          },
+        }),
+      };
+      const state = settleState(
+        backoff.map(source, (i) => work(10, i), { concurrency: 2, signal: controller.signal }),
+      );
+      await clock.tickAsync(5);
+      controller.abort('stop');
+      await clock.tickAsync(0);
+      expect(state.error).toBe('stop');
+      expect(returned).toBe(1);
+      await nextMacrotask();
+      await nextMacrotask();
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+  });
+
+  it('leaves no listener on its own signal after a batch with a breaker or an async source', async () => {
+    /** Runs `run` on `backoff` and returns the signal the batch made for itself. */
+    const batchSignal = async (backoff: Backoff, run: () => Promise<unknown>) => {
+      const withSignal = vi.spyOn(backoff, 'withSignal');
+      await run();
+      await clock.tickAsync(1); // the executions' shared listener goes at the end of the turn
+      expect(withSignal).toHaveBeenCalledTimes(1);
+      return withSignal.mock.calls[0]![0];
+    };
+    const guarded = new Backoff({ breaker: circuitBreaker() });
+    const sync = await batchSignal(guarded, () =>
+      expect(guarded.map(range(3), (i) => i)).resolves.toEqual(range(3)),
+    );
+    expect(getEventListeners(sync, 'abort')).toEqual([]);
+    async function* source() {
+      yield 1;
+      yield 2;
+    }
+    const plain = new Backoff();
+    const async = await batchSignal(plain, () =>
+      expect(plain.map(source(), (i) => i)).resolves.toEqual([1, 2]),
+    );
+    expect(getEventListeners(async, 'abort')).toEqual([]);
+  });
+});
+
+describe('Backoff.map with a circuit breaker (fake timers)', () => {
+  beforeEach(() => {
+    clock = FakeTimers.install({ toFake: [...FAKED] });
+  });
+  afterEach(() => {
+    clock.uninstall();
+  });
+
+  it('after a half-open probe succeeds, runs `concurrency` items at once and never more', async () => {
+    const breaker = await halfOpenBreaker();
+    const backoff = new Backoff({ breaker });
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const state = settleState(
+      backoff.map(
+        range(12),
+        async (i) => {
+          started.push(clock.now);
+          running++;
+          most = Math.max(most, running);
+          try {
+            return await work(10, i);
+          } finally {
+            running--;
+          }
+        },
+        { concurrency: 4 },
+      ),
+    );
+    await clock.tickAsync(5);
+    expect(running).toBe(1); // the probe, alone
+    await clock.tickAsync(10);
+    expect(breaker.state).toBe('closed');
+    expect(running).toBe(4);
+    await clock.tickAsync(100);
+    expect(state.value).toEqual(range(12));
+    expect(most).toBe(4);
+  });
+
+  it('a batch whose input is used up settles when its last items fail, though they opened the breaker', async () => {
+    // Sized, one worker per item (all taken: no pull is needed), and unsized with a spare worker
+    // (which found the end at the start).
+    const inputs: [() => Iterable<number>, number][] = [
+      [() => [1, 2], 2],
+      [() => counted([1, 2]).items, 3],
+    ];
+    for (const [input, concurrency] of inputs) {
+      const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 10_000 });
+      const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+      const t0 = clock.now;
+      const state = settleState(
+        backoff.map(input(), (i) => failIn(5, new Down(`${i}`)), {
+          concurrency,
+          settled: true,
+        }),
+      );
+      await clock.tickAsync(5);
+      expect(breaker.state).toBe('open');
+      expect(state.settled).toBe(true);
+      expect(state.at - t0).toBe(5);
+      expect(state.value?.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      await clock.tickAsync(1);
+      expect(clock.countTimers()).toBe(0);
+    }
+  });
+
+  it('cancelling a batch that waits on an open breaker rejects at once, pulls nothing more and leaves no timer', async () => {
+    const breaker = circuitBreaker({ consecutiveFailures: 1, halfOpenAfter: 1_000 });
+    const backoff = new Backoff({ breaker, retryOn: (e) => e instanceof Down, maxTries: 1 });
+    const controller = new AbortController();
+    const { state: source, items } = counted(range(10));
+    const state = settleState(
+      backoff.map(items, (i) => failIn(5, new Down(`${i}`)), {
+        concurrency: 2,
+        settled: true,
+        signal: controller.signal,
+      }),
+    );
+    await clock.tickAsync(10); // both items failed at 5, the first opened it: both workers wait
+    expect(breaker.state).toBe('open');
+    expect(source.pulled).toBe(2);
+    expect(clock.countTimers()).toBe(1); // the breaker's half-open timer, for the batch
+    controller.abort('stop');
+    await clock.tickAsync(0);
+    expect(state.settled).toBe(true);
+    expect(state.error).toBe('stop');
+    expect(source.pulled).toBe(2);
+    expect(source.closed).toBe(true);
+    expect(clock.countTimers()).toBe(0);
+  });
+
+  it('a worker that waited for the half-open probe does not ask the source again after its end', async () => {
+    const breaker = await halfOpenBreaker();
+    const backoff = new Backoff({ breaker });
+    const { calls, items } = probedSource(['probe']);
+    const state = settleState(backoff.map(items, (x) => work(10, x), { concurrency: 2 }));
+    await clock.tickAsync(10);
+    expect(state.value).toEqual(['probe']);
+    expect(breaker.state).toBe('closed');
+    expect(calls).toEqual({ next: 2, return: 0 });
+  });
 });
