@@ -132,6 +132,11 @@ function within(promise: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
+/** Resolves after `ms`. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /**
  * A command started as the leader of a new process group (`detached: true`), with stdio inherited.
  * Every signal goes to the whole group, so grandchildren (a shell's pipeline, `npm run`'s
@@ -254,7 +259,9 @@ export class ProcessGroup {
       if (this.status !== undefined && (!GROUPS || !groupAlive(this.pid!))) return true;
       const left = until - Date.now();
       if (left <= 0) return false;
-      await within(this.exited, this.status === undefined ? left : Math.min(POLL_MS, left));
+      // Once the leader has exited, `exited` is settled: a plain timer, or this would spin.
+      if (this.status === undefined) await within(this.exited, left);
+      else await sleep(Math.min(POLL_MS, left));
     }
   }
 }

@@ -3,7 +3,9 @@
  * process group (SIGTERM, then SIGKILL after the grace period) and members left behind.
  * POSIX: the process-group tests are skipped on Windows.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { getEventListeners } from 'node:events';
+import { fstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -239,4 +241,259 @@ describe('runCommand', () => {
       expect(groupAlive(group!.pid!)).toBe(false);
     },
   );
+});
+
+describe('groupAlive: kill() first, then /proc', () => {
+  const errno = (code: string) => Object.assign(new Error(`kill ${code}`), { code });
+  /** A /proc of ours whose entries `names` are each a live (R) member of group `pgid`. */
+  const procWith = (label: string, pgid: number, ...names: string[]) => {
+    const proc = join(dir, label);
+    mkdirSync(proc, { recursive: true });
+    for (const name of names) {
+      mkdirSync(join(proc, name), { recursive: true });
+      writeFileSync(join(proc, name, 'stat'), `${name} (sh) R 1 ${pgid} 0 0\n`);
+    }
+    return proc;
+  };
+
+  it('takes a failed kill() at its word: ESRCH is gone, EPERM (another user) is alive', () => {
+    const proc = procWith('proc-kill', 4242, '4243');
+    const kill = vi.spyOn(process, 'kill');
+    try {
+      kill.mockImplementation(() => {
+        throw errno('ESRCH');
+      });
+      expect(groupAlive(4242, proc)).toBe(false);
+      kill.mockImplementation(() => {
+        throw errno('EPERM');
+      });
+      // Alive without a look at /proc (there is none here).
+      expect(groupAlive(4242, join(dir, 'no-proc-here'))).toBe(true);
+      expect(kill).toHaveBeenCalledWith(-4242, 0);
+    } finally {
+      kill.mockRestore();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'reads only the /proc entries named by a digit, 0 to 9',
+    () => {
+      const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
+      try {
+        // Entries that are no pid, each with a stat file naming a live member of the group.
+        expect(groupAlive(4242, procWith('proc-names', 4242, 'self', '.1', ':1'))).toBe(false);
+        expect(groupAlive(4242, procWith('proc-0', 4242, '0'))).toBe(true);
+        expect(groupAlive(4242, procWith('proc-9', 4242, '9'))).toBe(true);
+      } finally {
+        kill.mockRestore();
+      }
+    },
+  );
+
+  it('believes kill() without reading /proc where there is no Linux /proc', () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    const kill = vi.spyOn(process, 'kill').mockImplementation(() => true);
+    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
+    try {
+      // A /proc that lists no member: only Linux's would be read.
+      expect(groupAlive(4242, procWith('proc-none', 4242))).toBe(true);
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+      kill.mockRestore();
+    }
+  });
+});
+
+describe('ProcessGroup: starting and stopping', () => {
+  it.runIf(posix)('lets the command inherit this process’s stdout and stderr', async () => {
+    const ids = (fd: number) => {
+      const { dev, ino } = fstatSync(fd);
+      return `${dev}:${ino}`;
+    };
+    const script = `const { fstatSync } = require('fs');
+      const ids = (fd) => { const { dev, ino } = fstatSync(fd); return dev + ':' + ino; };
+      ${mb.report("ids(1) + ' ' + ids(2)")}`;
+    const group = new ProcessGroup(NODE, ['-e', script], 100);
+    expect(await mb.next()).toBe(`${ids(1)} ${ids(2)}`);
+    await expect(group.gone).resolves.toEqual({ code: 0, signal: null });
+  });
+
+  it('ignores an error event after a successful start (a failed kill() on Windows)', async () => {
+    const group = new ProcessGroup(NODE, ['-e', 'process.exit(5)'], 100);
+    const child = (group as unknown as { child: ChildProcess }).child;
+    child.emit('error', Object.assign(new Error('kill EPERM'), { code: 'EPERM' }));
+    await expect(group.exited).resolves.toEqual({ code: 5, signal: null });
+    await expect(group.gone).resolves.toEqual({ code: 5, signal: null });
+  });
+
+  it('settled() fulfils only once the command has exited', async () => {
+    const group = new ProcessGroup(NODE, ['-e', stubborn()], 100);
+    await mb.next();
+    const exitedWhenSettled = group.settled().then(() => group.hasExited);
+    void group.terminate('SIGKILL', 100);
+    await expect(exitedWhenSettled).resolves.toBe(true);
+  });
+
+  it.runIf(posix)('sends a repeated signal once, and each different signal', async () => {
+    // Counts the SIGINTs it gets; SIGTERM makes it exit with that count.
+    const script = `let n = 0;
+      process.on('SIGINT', () => { n++; ${mb.report("'SIGINT'")} });
+      process.on('SIGTERM', () => process.exit(n));
+      ${mb.report('process.pid')} setInterval(() => {}, 1e6);`;
+    const group = new ProcessGroup(NODE, ['-e', script], 100);
+    await mb.next();
+    void group.terminate('SIGINT', 5000);
+    expect(await mb.next()).toBe('SIGINT');
+    void group.terminate('SIGINT', 5000);
+    await group.terminate('SIGTERM', 5000);
+    await expect(group.exited).resolves.toEqual({ code: 1, signal: null });
+  });
+
+  it('sends no signal to a command that never started, and its terminate() fulfils at once', async () => {
+    const group = new ProcessGroup('asyncbackoff-no-such-command', [], 100);
+    await expect(group.exited).rejects.toBeInstanceOf(SpawnError);
+    const kill = vi.spyOn(process, 'kill');
+    try {
+      const stopped = group.terminate('SIGTERM', 60_000).then(() => 'stopped');
+      const next = new Promise((resolve) => setImmediate(() => resolve('pending')));
+      await expect(Promise.race([stopped, next])).resolves.toBe('stopped');
+      expect(kill).not.toHaveBeenCalled();
+    } finally {
+      kill.mockRestore();
+    }
+  });
+
+  it.runIf(posix)('sends no SIGKILL when the group is gone within the grace period', async () => {
+    const group = new ProcessGroup(NODE, ['-e', 'setInterval(() => {}, 1e6)'], 100);
+    const kill = vi.spyOn(process, 'kill');
+    try {
+      await group.terminate('SIGTERM', 2000);
+      const signals = kill.mock.calls.filter(([, signal]) => signal !== 0);
+      expect(signals).toEqual([[-group.pid!, 'SIGTERM']]);
+    } finally {
+      kill.mockRestore();
+    }
+  });
+});
+
+describe.runIf(posix)('ProcessGroup: members left behind', () => {
+  it('does not count members that outlive a stop as left behind', async () => {
+    // The leader dies of SIGINT; its grandchild ignores SIGINT and SIGTERM, so SIGKILL ends it.
+    const grandchild = `process.on('SIGINT', () => {}); process.on('SIGTERM', () => {});
+      ${mb.report('process.pid')} setInterval(() => {}, 1e6);`;
+    const leader = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(grandchild)}],
+      { stdio: 'ignore' }); setInterval(() => {}, 1e6);`;
+    const onLeftovers = vi.fn();
+    const group = new ProcessGroup(NODE, ['-e', leader], 50, onLeftovers);
+    const pid = Number(await mb.next());
+    // A grace long enough that the grandchild still runs when the leader's exit is seen.
+    await group.terminate('SIGINT', 1000);
+    await expect(group.gone).resolves.toEqual({ code: null, signal: 'SIGINT' });
+    expect(onLeftovers).not.toHaveBeenCalled();
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('sends them SIGTERM and fulfils as soon as they are gone, long before the grace period ends', async () => {
+    // No onLeftovers; the grandchild notes the SIGTERM in a file and exits.
+    const marker = join(dir, 'leftover-sigterm');
+    const grandchild = `process.on('SIGTERM', () => {
+        require('fs').writeFileSync(${JSON.stringify(marker)}, 'SIGTERM'); process.exit(0);
+      }); process.stdout.write('ready'); setInterval(() => {}, 1e6);`;
+    const group = new ProcessGroup(NODE, ['-e', leaving(4, grandchild)], 60_000);
+    await expect(group.gone).resolves.toEqual({ code: 4, signal: null });
+    expect(readFileSync(marker, 'utf8')).toBe('SIGTERM');
+    expect(groupAlive(group.pid!)).toBe(false);
+  });
+
+  it('counts the SIGTERM they got as sent: a later terminate(SIGTERM) sends no second one', async () => {
+    // The grandchild counts its SIGTERMs and, on SIGWINCH, writes the count and exits.
+    const marker = join(dir, 'leftover-sigterms');
+    const grandchild = `let n = 0;
+      process.on('SIGTERM', () => { if (++n === 1) ${mb.report("'SIGTERM'")} });
+      process.on('SIGWINCH', () => {
+        require('fs').writeFileSync(${JSON.stringify(marker)}, String(n)); process.exit(0);
+      }); process.stdout.write('ready'); setInterval(() => {}, 1e6);`;
+    const group = new ProcessGroup(NODE, ['-e', leaving(4, grandchild)], 5000);
+    expect(await mb.next()).toBe('SIGTERM');
+    void group.terminate('SIGTERM', 5000);
+    void group.terminate('SIGWINCH', 5000);
+    await expect(group.gone).resolves.toEqual({ code: 4, signal: null });
+    expect(readFileSync(marker, 'utf8')).toBe('1');
+  });
+
+  it('keeps the event loop running while it waits for them (polls on a timer)', async () => {
+    let timerRan = false;
+    const group = new ProcessGroup(NODE, ['-e', leaving(4, stubborn(true))], 100, () => {
+      setTimeout(() => {
+        timerRan = true;
+      }, 0);
+    });
+    // Read as the group is gone, before any later timer could run.
+    const ranWhenGone = group.gone.then(() => timerRan);
+    const grandchild = Number(await mb.next());
+    await expect(ranWhenGone).resolves.toBe(true);
+    expect(alive(grandchild)).toBe(false);
+  });
+});
+
+describe('ProcessGroup on Windows (no process groups)', () => {
+  it('signals the command itself, and waits for it to exit', async () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+    let windows: typeof import('../../src/cli/child.js');
+    try {
+      vi.resetModules();
+      windows = await import('../../src/cli/child.js');
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+    }
+    const group = new windows.ProcessGroup(NODE, ['-e', stubborn()], 100);
+    try {
+      await mb.next();
+      // The script ignores SIGTERM only.
+      await group.terminate('SIGINT', 3000);
+      expect(group.hasExited).toBe(true);
+      await expect(group.exited).resolves.toEqual({ code: null, signal: 'SIGINT' });
+    } finally {
+      if (alive(group.pid!)) process.kill(group.pid!, 'SIGKILL');
+    }
+  });
+});
+
+describe('runCommand: the abort listener', () => {
+  const options = (signal: AbortSignal) => ({
+    signal,
+    grace: 100,
+    stopSignal: () => 'SIGTERM' as const,
+  });
+
+  it('leaves no listener on the signal, whether the command ran, could not start, or was stopped', async () => {
+    const signal = new AbortController().signal;
+    await runCommand(NODE, ['-e', ''], options(signal));
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    await expect(runCommand('asyncbackoff-no-such-command', [], options(signal))).rejects.toThrow(
+      'command not found',
+    );
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const running = runCommand(NODE, ['-e', stubborn()], options(controller.signal));
+    await mb.next();
+    controller.abort(reason);
+    await expect(running).rejects.toBe(reason);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('rejects with the reason of an abort that comes as the group is gone', async () => {
+    const controller = new AbortController();
+    const reason = new Error('stop');
+    const running = runCommand(NODE, ['-e', ''], {
+      ...options(controller.signal),
+      // Before runCommand's own look at `gone`: the signal is aborted when it does.
+      onSpawn: (group) => {
+        void group.gone.then(() => controller.abort(reason));
+      },
+    });
+    await expect(running).rejects.toBe(reason);
+  });
 });
