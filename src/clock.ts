@@ -28,6 +28,12 @@ export function startSharedTimer(callback: () => void, ms: number): Timer {
   return attemptStorage.exit(startTimer, callback, ms);
 }
 
+/** A `setImmediate` as a {@link Timer}, outside any attempt's context (it serves a whole instance). */
+export function startSharedImmediate(callback: () => void): Timer {
+  const g = globalThis;
+  return { handle: attemptStorage.exit(() => g.setImmediate(callback)), clear: g.clearImmediate };
+}
+
 export function stopTimer(timer: Timer): void {
   timer.clear(timer.handle as never);
 }

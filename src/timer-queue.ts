@@ -2,7 +2,14 @@
  * Many deadlines of one fixed duration behind a single timer, and how verdicts are judged when
  * that timer runs late.
  */
-import { afterTurn, now, startSharedTimer, stopTimer, type Timer } from './clock.js';
+import {
+  afterTurn,
+  now,
+  startSharedImmediate,
+  startSharedTimer,
+  stopTimer,
+  type Timer,
+} from './clock.js';
 
 /** An entry of a {@link FifoTimerQueue}; the engine's attempt and execution objects are entries themselves. */
 export interface TimerNode {
@@ -93,6 +100,14 @@ export class FifoTimerQueue {
   }
 
   private arm(at: number, current: number): void {
+    if (at <= current) {
+      // Already due (it came due while the expiry ran): a 1 ms timer would leave the loop idle
+      // for a millisecond or more while entries wait. The check phase comes as soon as this
+      // turn's microtasks (the callers' handlers) and I/O have run.
+      this.timerDueAt = current;
+      this.timer = startSharedImmediate(this.fire);
+      return;
+    }
     // Timers may fire a fraction of a millisecond early relative to performance.now(); never arm
     // for less than 1 ms, and re-arm after expiry if the head is not due yet.
     const delay = Math.max(1, Math.ceil(at - current));

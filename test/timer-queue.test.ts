@@ -2,7 +2,7 @@
  * The shared timer queue on its own, on a fake clock: one timer for many same-length deadlines,
  * and what happens when that timer runs late (the event loop was blocked).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FifoTimerQueue, type TimerNode } from '../src/timer-queue.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
 
@@ -120,6 +120,29 @@ describe('FifoTimerQueue', () => {
     first.push(entry(log, 'z'), 24);
     clock.jump(20); // to 44
     expect(log).toEqual(['x@23', 'y@23', 'z@44']);
+  });
+
+  it('entries that came due while an expiry ran wait for the check phase, not for a 1 ms timer', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    const slow: TimerNode = {
+      ...entry(log, 'a'),
+      onTimer(at) {
+        log.push(`a@${at}`);
+        clock.jump(3); // the expiry itself takes 3 ms: b (due 21) comes due meanwhile
+      },
+    };
+    queue.push(slow, 0);
+    await clock.tickAsync(1);
+    queue.push(entry(log, 'b'), 1);
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    const setImmediateSpy = vi.spyOn(globalThis, 'setImmediate');
+    await clock.tickAsync(19); // to 20: a expires, and the clock is at 23 when it returns
+    expect(log).toEqual(['a@20', 'b@23']);
+    expect(setTimeoutSpy).not.toHaveBeenCalled();
+    expect(setImmediateSpy).toHaveBeenCalled();
+    setTimeoutSpy.mockRestore();
+    setImmediateSpy.mockRestore();
   });
 
   it('an expiry callback that throws does not strand the entries behind it', async () => {
