@@ -5,7 +5,7 @@
  * attempt fails, the retries run on a plain async loop ({@link retryUnbounded}) when there is no
  * callback to await between them, and on an `Execution` otherwise.
  */
-import { Attempt, type AttemptOwner } from './attempt.js';
+import { Attempt, type AttemptLike, type AttemptOwner } from './attempt.js';
 import { immediateTurn, nextTurn, now, startTimer } from './clock.js';
 import { isRetriable, planRetry } from './decide.js';
 import { type Core, callInAttempt, Execution, warnIfNothingRetries } from './execution.js';
@@ -26,12 +26,31 @@ export function run<R>(
   const parent = attemptStorage.getStore();
   if (link === undefined && parent === undefined && core.unbounded)
     return runUnbounded(core, fn, thisArg, args) as Promise<R>;
-  return new Promise<R>((resolve, reject) => {
-    const execution = new Execution(core, link, fn, thisArg, args);
-    execution.resolve = resolve as (value: unknown) => void;
-    execution.reject = reject;
-    execution.start(parent);
-  });
+  // The execution keeps its arguments as long as it runs: most calls have none, and then share one
+  // empty array (nothing writes to it: the arguments are only ever spread into `fn`).
+  starting = new Execution(core, link, fn, thisArg, args.length === 0 ? NO_ARGS : args);
+  startingIn = parent;
+  return new Promise<R>(startExecution);
+}
+
+const NO_ARGS: unknown[] = [];
+/** What {@link startExecution} starts: set just before `new Promise` calls it, synchronously. */
+let starting: Execution | undefined;
+let startingIn: AttemptLike | undefined;
+
+/**
+ * The executor of every execution's promise: one function for all, so a call allocates no closure
+ * for it. It reads what to start before starting it, since `start` runs the attempt, which may
+ * start another execution.
+ */
+function startExecution(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
+  const execution = starting!;
+  const parent = startingIn;
+  starting = undefined;
+  startingIn = undefined;
+  execution.resolve = resolve;
+  execution.reject = reject;
+  execution.start(parent);
 }
 
 /** An attempt's owner until an execution takes it over (nothing can end an unbounded attempt). */
