@@ -116,13 +116,32 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
    * aborts an attempt only as it ends it, and ends it only once.
    */
   abort(reason: unknown): void {
+    this.markAborted(reason);
+    this.abortSignal();
+  }
+
+  /**
+   * The first half of {@link abort}: from now on the attempt reads as aborted (`aborted`,
+   * `reason`, a signal created from here on), and its nested executions are cancelled. The
+   * signal someone already holds is told by {@link abortSignal}.
+   */
+  markAborted(reason: unknown): void {
     this.aborted = true;
     this.reason = reason;
     this.handoffs = undefined; // the children are cancelled below, with this reason
     const children = this.children;
     this.children = undefined;
     if (children !== undefined) for (const child of children) child.cancel(reason);
-    this.controller?.abort(reason);
+  }
+
+  /** The second half of {@link abort}: aborts the signal, if anyone holds it (its listeners run). */
+  abortSignal(): void {
+    this.controller?.abort(this.reason);
+  }
+
+  /** No nested execution runs in this attempt, and none left its verdict to it. */
+  get leaf(): boolean {
+    return (this.children === undefined || this.children.size === 0) && this.handoffs === undefined;
   }
 
   /** `child` leaves its attempt's verdict to this attempt's timer (see `handoffs`). */

@@ -38,6 +38,7 @@ import {
 import {
   attemptTimedOut,
   BrokenCircuitError,
+  type DeadlineExceededError,
   deadlinePassed,
   RetryConditionError,
 } from './errors.js';
@@ -56,7 +57,12 @@ import {
   type Statistics,
 } from './statistics.js';
 import { isThenable, settleWith } from './thenables.js';
-import { FifoTimerQueue, type TimerNode } from './timer-queue.js';
+import {
+  type AfterVerdicts,
+  afterVerdicts,
+  FifoTimerQueue,
+  type TimerNode,
+} from './timer-queue.js';
 import type { BreakerPass, CircuitBreaker, FailureKind, GiveupEvent } from './types.js';
 import { describe } from './validate.js';
 
@@ -173,7 +179,7 @@ function reportLateFailure(error: unknown): void {
   reportCallbackFailure('onLateResult', error, 'ASYNCBACKOFF_LATE_RESULT_FAILED');
 }
 
-export class Execution implements TimerNode, AttemptOwner {
+export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt> {
   // Deadline-queue entry fields: the execution is its own entry.
   tExpiresAt = Number.POSITIVE_INFINITY;
   tPrev: TimerNode | null = null;
@@ -488,6 +494,13 @@ export class Execution implements TimerNode, AttemptOwner {
     }
     const error = attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt);
     this.endAttempt(attempt, 'failed', at);
+    if (this.attempts >= this.core.policy.maxTries && this.endsQuietly(attempt)) {
+      // The last try: the verdict gives up and calls nothing back. The caller gets it first; the
+      // signal's listeners (they may take a while) run once the verdicts due with it are in.
+      attempt.markAborted(error);
+      this.failed('timeout', error);
+      return afterVerdicts(this, attempt);
+    }
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
     if (this.settled) return;
@@ -753,7 +766,23 @@ export class Execution implements TimerNode, AttemptOwner {
     this.release();
     // Only the running attempt is cut: one that already answered (its value may be a stream
     // still being read, a pending onSuccess) keeps its signal.
-    attempt?.abort(error);
+    if (attempt === undefined) return this.concludeAtDeadline(phase, error);
+    if (
+      (phase === Phase.Succeeding || phase === Phase.GivingUp || policy.onGiveup === undefined) &&
+      this.endsQuietly(attempt)
+    ) {
+      // No hook is told: the caller gets the verdict first (see judgeAttempt).
+      attempt.markAborted(error);
+      this.concludeAtDeadline(phase, error);
+      return afterVerdicts(this, attempt);
+    }
+    attempt.abort(error);
+    this.concludeAtDeadline(phase, error);
+  }
+
+  /** Settles the execution whose deadline passed in `phase`, telling onGiveup if it is due. */
+  private concludeAtDeadline(phase: Phase, error: DeadlineExceededError): void {
+    const policy = this.core.policy;
     // The result was ready; only the onSuccess hook was still running.
     if (phase === Phase.Succeeding) return this.conclude('success', true, this.successValue);
     // onGiveup was already told; only its promise was still pending.
@@ -774,6 +803,31 @@ export class Execution implements TimerNode, AttemptOwner {
       }
     }
     this.concludeFinally(error);
+  }
+
+  /**
+   * Whether ending `attempt` now settles the execution without calling back any code but the
+   * engine's own (no hook, predicate, policy, breaker, budget or loop body) and without nested
+   * executions to cancel: then the attempt's signal may wait until the verdicts are in.
+   */
+  private endsQuietly(attempt: Attempt): boolean {
+    const { policy, plainRetries } = this.core;
+    return (
+      plainRetries &&
+      this.driver === undefined &&
+      policy.breaker === undefined &&
+      policy.budget === undefined &&
+      attempt.leaf
+    );
+  }
+
+  /** The verdicts of the expiry that ended `attempt` are in: abort its signal (see afterVerdicts). */
+  afterVerdicts(attempt: Attempt): void {
+    this.inScope(this.abortSignalOf, attempt);
+  }
+
+  private abortSignalOf(attempt: Attempt): void {
+    attempt.abortSignal();
   }
 
   /** Stops the execution at once with `reason`: a signal or an enclosing attempt aborted. */

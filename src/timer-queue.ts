@@ -4,6 +4,7 @@
  */
 import {
   afterTurn,
+  nextMicrotask,
   now,
   startSharedImmediate,
   startSharedTimer,
@@ -44,6 +45,30 @@ let deferringSince = 0;
 let deferredWith: unknown;
 /** The queues whose timers ran late in this timers phase, waiting for the check phase. */
 let deferredQueues: FifoTimerQueue[] = [];
+
+/** Something left to do once the verdicts of an expiry are in (see {@link afterVerdicts}). */
+export interface AfterVerdicts<T> {
+  afterVerdicts(subject: T): void;
+}
+
+/** While an expiry runs: the pairs (owner, subject) waiting for its verdicts to be in. */
+let verdictBatch: unknown[] | undefined;
+
+/**
+ * Calls `owner.afterVerdicts(subject)` once every verdict of the expiry that is running has been
+ * given, and the reactions those verdicts queued (the callers' handlers) have had their turn: in
+ * a microtask queued after the last of them. Outside an expiry, at once. A verdict is what the
+ * callers wait for; aborting the attempts it ended (their signals' listeners) can wait until then.
+ */
+export function afterVerdicts<T>(owner: AfterVerdicts<T>, subject: T): void {
+  if (verdictBatch === undefined) owner.afterVerdicts(subject);
+  else verdictBatch.push(owner, subject);
+}
+
+function runAfterVerdicts(batch: unknown[]): void {
+  for (let i = 0; i < batch.length; i += 2)
+    (batch[i] as AfterVerdicts<unknown>).afterVerdicts(batch[i + 1]);
+}
 
 /**
  * Many deadlines of one fixed duration behind a single timer.
@@ -160,6 +185,9 @@ export class FifoTimerQueue {
    * order they came due, so that the first bound to come due decides; then re-arms each queue.
    */
   private static expire(queues: readonly FifoTimerQueue[]): void {
+    // (An expiry callback may run another expiry, on a fake clock: the outer one holds the batch.)
+    const outermost = verdictBatch === undefined;
+    if (outermost) verdictBatch = [];
     try {
       for (;;) {
         let next: FifoTimerQueue | undefined;
@@ -178,6 +206,11 @@ export class FifoTimerQueue {
         head.onTimer(next.firedAt);
       }
     } finally {
+      if (outermost) {
+        const batch = verdictBatch!;
+        verdictBatch = undefined;
+        if (batch.length > 0) nextMicrotask(() => runAfterVerdicts(batch));
+      }
       // Also after a throwing callback: the entries behind it still need a timer.
       for (const queue of queues) {
         queue.firing = false;

@@ -718,3 +718,169 @@ describe('the code-block form and the execution', () => {
     expect(events[0]).toMatchObject({ reason: 'max-tries', kind: 'result', attempt: 1 });
   });
 });
+
+describe('verdicts before aborts: a timer that ends an execution', () => {
+  /** An attempt that records its signal and when its abort listener ran, and never settles. */
+  function watched(log: string[]) {
+    let signal: AbortSignal | undefined;
+    const fn = () => {
+      signal = currentAttempt()!.signal;
+      signal.addEventListener('abort', () => log.push(`abort: ${(signal!.reason as Error).name}`));
+      return hang();
+    };
+    return { fn, signal: () => signal! };
+  }
+
+  it("a last attempt timed out: the caller's handler runs before the signal's listeners, which run before any timer", async () => {
+    const log: string[] = [];
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const { fn, signal } = watched(log);
+    backoff.execute(fn).catch((error: Error) => {
+      log.push(`caller: ${error.name}, signal aborted: ${signal().aborted}`);
+    });
+    setTimeout(() => log.push('next timer'), 100); // armed after the queue's timer, for the same instant
+    await t.clock.tickAsync(100);
+    expect(log).toEqual([
+      'caller: AttemptTimeoutError, signal aborted: false',
+      'abort: AttemptTimeoutError',
+      'next timer',
+    ]);
+    expect(signal().reason).toBeInstanceOf(AttemptTimeoutError);
+  });
+
+  it('the callers of every verdict due together hear before any of their signals aborts', async () => {
+    const log: string[] = [];
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    for (const name of ['a', 'b']) {
+      const { fn } = watched(log);
+      backoff.execute(fn).catch(() => log.push(`caller ${name}`));
+    }
+    await t.clock.tickAsync(100);
+    expect(log).toEqual([
+      'caller a',
+      'caller b',
+      'abort: AttemptTimeoutError',
+      'abort: AttemptTimeoutError',
+    ]);
+  });
+
+  it('the attempt reads as aborted from the verdict on: a late result is told the reason', async () => {
+    const late: unknown[] = [];
+    const backoff = new Backoff({
+      attemptTimeout: 100,
+      maxTries: 1,
+      onLateResult: (value, info) => void late.push(value, info.reason),
+    });
+    let answer!: (value: string) => void;
+    let attempt: ReturnType<typeof currentAttempt>;
+    const result = track(
+      backoff.execute(() => {
+        attempt = currentAttempt();
+        return new Promise<string>((resolve) => {
+          answer = resolve;
+        });
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    answer('late');
+    await t.clock.tickAsync(0);
+    expect(late).toEqual(['late', result.error]);
+    expect(attempt!.signal.aborted).toBe(true);
+  });
+
+  it('the deadline: the caller hears first, and the listener runs in the caller’s async context', async () => {
+    const log: string[] = [];
+    const requestId = new AsyncLocalStorage<string>();
+    const backoff = new Backoff({ deadline: 100 });
+    const p = requestId.run('request-1', () =>
+      backoff.execute(() => {
+        const signal = currentAttempt()!.signal;
+        signal.addEventListener('abort', () => log.push(`abort in ${requestId.getStore()}`));
+        return hang();
+      }),
+    );
+    p.catch((error: Error) => log.push(`caller: ${error.name}`));
+    // Another call arms nothing new: both share the instance's deadline timer.
+    requestId.run('request-2', () => backoff.execute(() => hang()).catch(() => {}));
+    await t.clock.tickAsync(100);
+    expect(log).toEqual(['caller: DeadlineExceededError', 'abort in request-1']);
+  });
+
+  it('with a try left, the signal aborts before the retry starts, and before onRetry runs', async () => {
+    const log: string[] = [];
+    let signal: AbortSignal | undefined;
+    const backoff = new Backoff({
+      attemptTimeout: 100,
+      maxTries: 2,
+      pause: 0,
+      onRetry: () => void log.push(`onRetry, aborted: ${signal!.aborted}`),
+    });
+    const result = track(
+      backoff.execute(() => {
+        if (signal === undefined) {
+          signal = currentAttempt()!.signal;
+          signal.addEventListener('abort', () => log.push('abort'));
+          return hang();
+        }
+        log.push('retry');
+        return 'ok';
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(result.value).toBe('ok');
+    expect(log).toEqual(['abort', 'onRetry, aborted: true', 'retry']);
+  });
+
+  it('a hook to tell (onGiveup) hears of an attempt whose signal has aborted', async () => {
+    const log: string[] = [];
+    let signal: AbortSignal | undefined;
+    for (const options of [{ attemptTimeout: 100, maxTries: 1 }, { deadline: 100 }] as const) {
+      log.length = 0;
+      const backoff = new Backoff({
+        ...options,
+        onGiveup: () => void log.push(`onGiveup, aborted: ${signal!.aborted}`),
+      });
+      const result = track(
+        backoff.execute(() => {
+          signal = currentAttempt()!.signal;
+          return hang();
+        }),
+      );
+      await t.clock.tickAsync(100);
+      expect(result.status).toBe('rejected');
+      expect(log).toEqual(['onGiveup, aborted: true']);
+    }
+  });
+
+  it('an attempt with a nested execution running is aborted with the verdict, cancelling the nested one with its reason', async () => {
+    const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const inner = new Backoff();
+    let innerResult: ReturnType<typeof track<unknown>> | undefined;
+    const outerResult = track(
+      outer.execute(() => {
+        innerResult = track(inner.execute(() => hang()));
+        return hang();
+      }),
+    );
+    await t.clock.tickAsync(100);
+    expect(outerResult.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(innerResult!.error).toBe(outerResult.error);
+  });
+
+  it('a breaker or a budget to tell: the signal aborts with the verdict, as before', async () => {
+    const budget: RetryBudget = {
+      recordFailure: () => {},
+      tryAcquire: () => true,
+      recordSuccess: () => {},
+    };
+    for (const options of [{ breaker: breaker() }, { budget }]) {
+      const log: string[] = [];
+      const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1, ...options });
+      const { fn, signal } = watched(log);
+      backoff.execute(fn).catch(() => log.push(`caller, aborted: ${signal().aborted}`));
+      await t.clock.tickAsync(100);
+      expect(log).toEqual(['abort: AttemptTimeoutError', 'caller, aborted: true']);
+    }
+  });
+});

@@ -3,7 +3,7 @@
  * and what happens when that timer runs late (the event loop was blocked).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FifoTimerQueue, type TimerNode } from '../src/timer-queue.js';
+import { afterVerdicts, FifoTimerQueue, type TimerNode } from '../src/timer-queue.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
 
 let clock: InstalledClock;
@@ -162,5 +162,33 @@ describe('FifoTimerQueue', () => {
     await expect(clock.tickAsync(15)).rejects.toThrow('boom');
     await clock.tickAsync(5);
     expect(log).toEqual(['b@25']);
+  });
+
+  it('afterVerdicts: during an expiry, once the reactions its verdicts queued have run; outside one, at once', async () => {
+    const log: string[] = [];
+    const later = { afterVerdicts: (name: string) => log.push(`after ${name}`) };
+    const verdict = (name: string): TimerNode => ({
+      ...entry(log, name),
+      onTimer() {
+        void Promise.resolve().then(() => log.push(`reaction ${name}`));
+        afterVerdicts(later, name);
+        log.push(`verdict ${name}`);
+      },
+    });
+    const queue = new FifoTimerQueue(20);
+    queue.push(verdict('a'), 0);
+    queue.push(verdict('b'), 0);
+    await clock.tickAsync(20);
+    expect(log).toEqual([
+      'verdict a',
+      'verdict b',
+      'reaction a',
+      'reaction b',
+      'after a',
+      'after b',
+    ]);
+    log.length = 0;
+    afterVerdicts(later, 'c');
+    expect(log).toEqual(['after c']);
   });
 });
