@@ -498,7 +498,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // The last try: the verdict gives up and calls nothing back. The caller gets it first; the
       // signal's listeners (they may take a while) run once the verdicts due with it are in.
       attempt.markAborted(error);
-      this.failed('timeout', error);
+      // Nothing to consult (see endsQuietly), and no try left: the decision is to give up.
+      this.recordFailure('timeout', error);
+      this.giveUp('max-tries');
       return afterVerdicts(this, attempt);
     }
     attempt.abort(error);
