@@ -17,7 +17,14 @@
  *    (`currentAttempt().signal`; rejects with `signal.reason` on abort, as fetch does);
  *  - the same by hand: an AbortController aborted by `setTimeout(() => controller.abort(), 50)`
  *    and the same listening attempt;
- *  - cockatiel `timeout(50, TimeoutStrategy.Aggressive).execute(attempt)`.
+ *  - cockatiel `timeout(50, TimeoutStrategy.Aggressive).execute(attempt)`;
+ *  - the context floor, by hand: what a bounded call costs at the least when it carries an attempt
+ *    context as asyncbackoff does. One shared FIFO timer for all calls, a promise per call, the
+ *    attempt run in `AsyncLocalStorage.run`, the caller's async context kept in an `AsyncResource`
+ *    for the verdict (the timer is shared), and a new stackless `Error` per verdict;
+ *  - the by-hand abort in a process that uses AsyncLocalStorage: on Node 20 (and 22), the first
+ *    `run()` switches on promise hooks for every promise in the process, asyncbackoff's rows
+ *    included.
  *
  * Each row runs in a child process of its own (nothing else loaded; no cross-talk between rows).
  * For each (N, load): one discarded warm-up run per row, then RUNS runs interleaved across the rows
@@ -28,6 +35,7 @@
  *   node --import tsx benchmarks/precision.bench.ts [--smoke]
  * A report: exits 0 whether the targets pass or not.
  */
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -61,6 +69,9 @@ const ROWS = {
   signal: 'asyncbackoff, attempt listens to its signal',
   signalByHand: 'by hand: AbortController + setTimeout, listening attempt',
   cockatiel: 'cockatiel timeout(Aggressive)',
+  contextFloor: 'context floor, by hand: FIFO timer + als.run + AsyncResource + stackless Error',
+  signalByHandAls:
+    'by hand: AbortController + setTimeout, listening attempt, AsyncLocalStorage in use',
 } as const;
 type RowKey = keyof typeof ROWS;
 
@@ -108,12 +119,76 @@ async function makeStart(row: RowKey): Promise<Start> {
         setTimeout(() => controller.abort(), BOUND);
         return listening(controller.signal);
       };
+    case 'contextFloor':
+      return contextFloor(never);
+    case 'signalByHandAls': {
+      // The first run() of an AsyncLocalStorage turns on its machinery for the whole process.
+      new AsyncLocalStorage().run({}, () => {});
+      return () => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), BOUND);
+        return listening(controller.signal);
+      };
+    }
     case 'cockatiel': {
       const { cockatiel } = await loadPeers();
       const policy = cockatiel.timeout(BOUND, cockatiel.TimeoutStrategy.Aggressive);
       return () => policy.execute(never);
     }
   }
+}
+
+/**
+ * The least a bounded call carrying an attempt context costs: see the file's header. Entries share
+ * one duration, so they expire in the order they were added, behind one timer.
+ */
+function contextFloor(attempt: () => Promise<never>): Start {
+  interface Entry {
+    dueAt: number;
+    next: Entry | undefined;
+    reject: (error: Error) => void;
+    scope: AsyncResource;
+  }
+  const storage = new AsyncLocalStorage<{ signal: undefined }>();
+  let head: Entry | undefined;
+  let tail: Entry | undefined;
+  let armed = false;
+  const timedOut = (entry: Entry) => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    const error = new Error('timed out');
+    Error.stackTraceLimit = limit;
+    entry.reject(error);
+  };
+  const fire = () => {
+    armed = false;
+    const now = performance.now();
+    while (head !== undefined && head.dueAt <= now) {
+      const entry = head;
+      head = entry.next;
+      if (head === undefined) tail = undefined;
+      entry.scope.runInAsyncScope(timedOut, undefined, entry);
+    }
+    if (head !== undefined) arm(head.dueAt - performance.now());
+  };
+  const arm = (ms: number) => {
+    armed = true;
+    setTimeout(fire, Math.max(1, Math.ceil(ms)));
+  };
+  return () =>
+    new Promise((resolve, reject) => {
+      const entry: Entry = {
+        dueAt: performance.now() + BOUND,
+        next: undefined,
+        reject,
+        scope: new AsyncResource('floor', { requireManualDestroy: true }),
+      };
+      if (tail === undefined) head = entry;
+      else tail.next = entry;
+      tail = entry;
+      if (!armed) arm(BOUND);
+      storage.run({ signal: undefined }, attempt).then(resolve, reject);
+    });
 }
 
 const CHILD = option('row') as RowKey | undefined;
@@ -245,6 +320,7 @@ for (const n of SIZES)
         'min',
         'p99 − floor p99',
         'p99 x race p99',
+        'p99 x context floor p99',
         'start loop ms',
       ],
       rows: rowKeys.map((row) => {
@@ -257,6 +333,7 @@ for (const n of SIZES)
           formatNumber(s.min),
           formatNumber(s.p99 - floor.p99),
           times(s.p99 / byRow.race!.p99),
+          times(s.p99 / byRow.contextFloor!.p99),
           formatNumber(s.start),
         ];
       }),
@@ -308,6 +385,16 @@ report.check(
 );
 report.text(
   'With the busy neighbour there is no target: the tables put each row beside the floor (column "p99 − floor p99").',
+);
+report.text(
+  'The context floor is what any bounded call that carries an attempt context pays: a promise, `AsyncLocalStorage.run`, an `AsyncResource` and a new `Error` per verdict, behind one FIFO timer. Where it misses a target too, that target is below what carrying the context costs on this Node and machine.',
+);
+for (const row of ['attemptTimeout', 'deadline'] as const)
+  report.text(
+    `N = ${bigN}, idle: ${ROWS[row]} p99 ${formatNumber(big[row]!.p99)} ms = ${times(big[row]!.p99 / big.contextFloor!.p99)} the context floor's ${formatNumber(big.contextFloor!.p99)} ms (plain setTimeout floor ${formatNumber(big.floor!.p99)} ms).`,
+  );
+report.text(
+  `N = ${bigN}, idle: the listening attempts p99 ${formatNumber(big.signal!.p99)} ms = ${times(big.signal!.p99 / big.signalByHandAls!.p99)} the by-hand abort in a process using AsyncLocalStorage (${formatNumber(big.signalByHandAls!.p99)} ms).`,
 );
 report.set(
   'latenessMs',
