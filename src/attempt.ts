@@ -139,11 +139,6 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
     this.controller?.abort(this.reason);
   }
 
-  /** No nested execution runs in this attempt, and none left its verdict to it. */
-  get leaf(): boolean {
-    return (this.children === undefined || this.children.size === 0) && this.handoffs === undefined;
-  }
-
   /** `child` leaves its attempt's verdict to this attempt's timer (see `handoffs`). */
   handOff(child: AttemptChild): void {
     if (this.handoffs === undefined) this.handoffs = [];

@@ -494,9 +494,10 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     }
     const error = attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt);
     this.endAttempt(attempt, 'failed', at);
-    if (this.attempts >= this.core.policy.maxTries && this.endsQuietly(attempt)) {
+    if (this.attempts >= this.core.policy.maxTries && this.endsQuietly()) {
       // The last try: the verdict gives up and calls nothing back. The caller gets it first; the
       // signal's listeners (they may take a while) run once the verdicts due with it are in.
+      // Nested executions are cancelled at once, with the verdict's reason (markAborted).
       attempt.markAborted(error);
       // Nothing to consult (see endsQuietly), and no try left: the decision is to give up.
       this.recordFailure('timeout', error);
@@ -769,10 +770,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     // Only the running attempt is cut: one that already answered (its value may be a stream
     // still being read, a pending onSuccess) keeps its signal.
     if (attempt === undefined) return this.concludeAtDeadline(phase, error);
-    if (
-      (phase === Phase.Succeeding || phase === Phase.GivingUp || policy.onGiveup === undefined) &&
-      this.endsQuietly(attempt)
-    ) {
+    if (this.endsQuietly()) {
       // No hook is told: the caller gets the verdict first (see judgeAttempt).
       attempt.markAborted(error);
       this.concludeAtDeadline(phase, error);
@@ -808,18 +806,18 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   }
 
   /**
-   * Whether ending `attempt` now settles the execution without calling back any code but the
-   * engine's own (no hook, predicate, policy, breaker, budget or loop body) and without nested
-   * executions to cancel: then the attempt's signal may wait until the verdicts are in.
+   * Whether a verdict that ends the execution calls back no code but the engine's own (no hook,
+   * predicate, policy, breaker, budget or loop body): then the signal of the attempt it ends may
+   * wait until the verdicts are in. (Nested executions are cancelled with the verdict all the
+   * same: `markAborted` does that.)
    */
-  private endsQuietly(attempt: Attempt): boolean {
+  private endsQuietly(): boolean {
     const { policy, plainRetries } = this.core;
     return (
       plainRetries &&
       this.driver === undefined &&
       policy.breaker === undefined &&
-      policy.budget === undefined &&
-      attempt.leaf
+      policy.budget === undefined
     );
   }
 

@@ -791,3 +791,32 @@ describe('attempts(): details the other tests leave open', () => {
     expect((second.value as IteratorResult<BlockAttempt>).value).toMatchObject({ attempt: 1 });
   });
 });
+
+describe('attempts(): the last attempt timing out while the body runs', () => {
+  it('the loop still waits for the body to report: the verdict is not given without it', async () => {
+    const { clock } = t;
+    const backoff = new Backoff({ attemptTimeout: 100, maxTries: 1 });
+    const late = new TransientError('reported late');
+    let reportedAt = Number.NaN;
+    let abortedAt = Number.NaN;
+    const run = async () => {
+      for await (const attempt of backoff.attempts()) {
+        attempt.signal.addEventListener('abort', () => {
+          abortedAt = now();
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300)); // ignores its signal
+        reportedAt = now();
+        attempt.fail(late);
+      }
+    };
+    const result = track(run());
+    await clock.tickAsync(100);
+    expect(abortedAt).toBe(100);
+    expect(result.status).toBe('pending');
+    expect(backoff.statistics).toMatchObject({ timeouts: 1, giveUps: 0 });
+    await clock.tickAsync(200);
+    expect(reportedAt).toBe(300);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(backoff.statistics).toMatchObject({ attempts: 1, timeouts: 1, giveUps: 1 });
+  });
+});

@@ -120,3 +120,34 @@ describe('the unbounded retry loop: what the callbacks are told', () => {
     expect(retryAfter.mock.calls).toEqual([[failure, 'error']]);
   });
 });
+
+describe('the arguments an execution keeps', () => {
+  it('a bounded call without arguments calls fn with none; one with arguments passes them on each try', async () => {
+    const clock = installFakeClock();
+    try {
+      const backoff = new Backoff({
+        attemptTimeout: 1000,
+        deadline: 5000,
+        retryAll: true,
+        pause: 0,
+      });
+      const seen: unknown[][] = [];
+      /** Fails its first call, then answers with how many arguments it got. */
+      const failingOnce = () => {
+        let calls = 0;
+        return (...args: unknown[]) => {
+          seen.push(args);
+          return calls++ === 0 ? Promise.reject(new Error('once')) : Promise.resolve(args.length);
+        };
+      };
+      const none = backoff.execute(failingOnce());
+      const two = backoff.execute(failingOnce(), 'a', 2);
+      await clock.tickAsync(0);
+      expect(await none).toBe(0);
+      expect(await two).toBe(2);
+      expect(seen).toEqual([[], ['a', 2], [], ['a', 2]]);
+    } finally {
+      clock.uninstall();
+    }
+  });
+});

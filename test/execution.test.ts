@@ -853,7 +853,7 @@ describe('verdicts before aborts: a timer that ends an execution', () => {
     }
   });
 
-  it('an attempt with a nested execution running is aborted with the verdict, cancelling the nested one with its reason', async () => {
+  it("a nested execution in the attempt is cancelled with the verdict's reason", async () => {
     const outer = new Backoff({ attemptTimeout: 100, maxTries: 1 });
     const inner = new Backoff();
     let innerResult: ReturnType<typeof track<unknown>> | undefined;

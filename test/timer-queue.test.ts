@@ -191,4 +191,59 @@ describe('FifoTimerQueue', () => {
     afterVerdicts(later, 'c');
     expect(log).toEqual(['after c']);
   });
+
+  it('afterVerdicts: an expiry run inside another (a fake clock ticked in a callback) joins the outer batch', async () => {
+    const log: string[] = [];
+    const later = { afterVerdicts: (name: string) => log.push(`after ${name}`) };
+    const outer = new FifoTimerQueue(20);
+    const inner = new FifoTimerQueue(20);
+    outer.push(
+      {
+        ...entry(log, 'a'),
+        onTimer() {
+          afterVerdicts(later, 'a');
+          clock.tick(5); // runs inner's expiry from inside this one
+          afterVerdicts(later, 'a2');
+          log.push('verdict a');
+        },
+      },
+      0,
+    );
+    await clock.tickAsync(5);
+    inner.push(
+      {
+        ...entry(log, 'b'),
+        onTimer() {
+          void Promise.resolve().then(() => log.push('reaction b'));
+          afterVerdicts(later, 'b');
+          log.push('verdict b');
+        },
+      },
+      5,
+    );
+    await clock.tickAsync(15); // to 20: outer expires; its callback ticks to 25, where inner expires
+    expect(log).toEqual(['verdict b', 'verdict a', 'reaction b', 'after a', 'after b', 'after a2']);
+  });
+
+  it('an entry due exactly when an expiry returns goes on in the check phase too', async () => {
+    const log: string[] = [];
+    const queue = new FifoTimerQueue(20);
+    queue.push(
+      {
+        ...entry(log, 'a'),
+        onTimer(at) {
+          log.push(`a@${at}`);
+          clock.jump(1); // to 21: b is due this very moment
+        },
+      },
+      0,
+    );
+    await clock.tickAsync(1);
+    queue.push(entry(log, 'b'), 1);
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    await clock.tickAsync(19);
+    expect(log).toEqual(['a@20', 'b@21']);
+    expect(setTimeoutSpy).not.toHaveBeenCalled();
+    setTimeoutSpy.mockRestore();
+  });
 });
