@@ -150,4 +150,11 @@ describe('the arguments an execution keeps', () => {
       clock.uninstall();
     }
   });
+
+  it('the shared empty arguments array is empty (a fresh copy of the module, as loaded)', async () => {
+    vi.resetModules();
+    const fresh = await import('../src/index.js');
+    const backoff = new fresh.Backoff({ attemptTimeout: 1000 });
+    expect(await backoff.execute((...args: unknown[]) => args)).toEqual([]);
+  });
 });
