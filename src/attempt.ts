@@ -139,6 +139,11 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
     this.controller?.abort(this.reason);
   }
 
+  /** Whether anyone has read `signal` (so that aborting it runs listeners). */
+  get signalled(): boolean {
+    return this.controller !== undefined;
+  }
+
   /** `child` leaves its attempt's verdict to this attempt's timer (see `handoffs`). */
   handOff(child: AttemptChild): void {
     if (this.handoffs === undefined) this.handoffs = [];

@@ -502,7 +502,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // Nothing to consult (see endsQuietly), and no try left: the decision is to give up.
       this.recordFailure('timeout', error);
       this.giveUp('max-tries');
-      return afterVerdicts(this, attempt);
+      // Nobody read its signal: there is nothing left to abort.
+      if (attempt.signalled) afterVerdicts(this, attempt);
+      return;
     }
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
@@ -774,7 +776,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // No hook is told: the caller gets the verdict first (see judgeAttempt).
       attempt.markAborted(error);
       this.concludeAtDeadline(phase, error);
-      return afterVerdicts(this, attempt);
+      // Nobody read its signal: there is nothing left to abort.
+      if (attempt.signalled) afterVerdicts(this, attempt);
+      return;
     }
     attempt.abort(error);
     this.concludeAtDeadline(phase, error);
