@@ -28,10 +28,14 @@ export function startSharedTimer(callback: () => void, ms: number): Timer {
   return attemptStorage.exit(startTimer, callback, ms);
 }
 
+function startImmediate(callback: () => void): Timer {
+  const g = globalThis;
+  return { handle: g.setImmediate(callback), clear: g.clearImmediate };
+}
+
 /** A `setImmediate` as a {@link Timer}, outside any attempt's context (it serves a whole instance). */
 export function startSharedImmediate(callback: () => void): Timer {
-  const g = globalThis;
-  return { handle: attemptStorage.exit(() => g.setImmediate(callback)), clear: g.clearImmediate };
+  return attemptStorage.exit(startImmediate, callback);
 }
 
 export function stopTimer(timer: Timer): void {

@@ -502,9 +502,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // Nothing to consult (see endsQuietly), and no try left: the decision is to give up.
       this.recordFailure('timeout', error);
       this.giveUp('max-tries');
-      // Nobody read its signal: there is nothing left to abort.
-      if (attempt.signalled) afterVerdicts(this, attempt);
-      return;
+      return this.abortSignalAfterVerdicts(attempt);
     }
     attempt.abort(error);
     // An abort listener may have cancelled the execution synchronously.
@@ -776,9 +774,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // No hook is told: the caller gets the verdict first (see judgeAttempt).
       attempt.markAborted(error);
       this.concludeAtDeadline(phase, error);
-      // Nobody read its signal: there is nothing left to abort.
-      if (attempt.signalled) afterVerdicts(this, attempt);
-      return;
+      return this.abortSignalAfterVerdicts(attempt);
     }
     attempt.abort(error);
     this.concludeAtDeadline(phase, error);
@@ -823,6 +819,12 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       policy.breaker === undefined &&
       policy.budget === undefined
     );
+  }
+
+  /** Aborts the signal of `attempt`, marked aborted by a verdict, once the verdicts are in. */
+  private abortSignalAfterVerdicts(attempt: Attempt): void {
+    // Nobody read its signal: there is nothing left to abort.
+    if (attempt.signalled) afterVerdicts(this, attempt);
   }
 
   /** The verdicts of the expiry that ended `attempt` are in: abort its signal (see afterVerdicts). */
