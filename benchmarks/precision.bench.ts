@@ -35,12 +35,13 @@
  *   node --import tsx benchmarks/precision.bench.ts [--smoke]
  * A report: exits 0 whether the targets pass or not.
  */
-import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PALETTE, renderCdfChart } from './chart.js';
 import {
+  contextFloor,
   formatNumber,
   loadLibrary,
   loadPeers,
@@ -120,7 +121,7 @@ async function makeStart(row: RowKey): Promise<Start> {
         return listening(controller.signal);
       };
     case 'contextFloor':
-      return contextFloor(never);
+      return contextFloor(never, BOUND);
     case 'signalByHandAls': {
       // The first run() of an AsyncLocalStorage turns on its machinery for the whole process.
       new AsyncLocalStorage().run({}, () => {});
@@ -136,59 +137,6 @@ async function makeStart(row: RowKey): Promise<Start> {
       return () => policy.execute(never);
     }
   }
-}
-
-/**
- * The least a bounded call carrying an attempt context costs: see the file's header. Entries share
- * one duration, so they expire in the order they were added, behind one timer.
- */
-function contextFloor(attempt: () => Promise<never>): Start {
-  interface Entry {
-    dueAt: number;
-    next: Entry | undefined;
-    reject: (error: Error) => void;
-    scope: AsyncResource;
-  }
-  const storage = new AsyncLocalStorage<{ signal: undefined }>();
-  let head: Entry | undefined;
-  let tail: Entry | undefined;
-  let armed = false;
-  const timedOut = (entry: Entry) => {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    const error = new Error('timed out');
-    Error.stackTraceLimit = limit;
-    entry.reject(error);
-  };
-  const fire = () => {
-    armed = false;
-    const now = performance.now();
-    while (head !== undefined && head.dueAt <= now) {
-      const entry = head;
-      head = entry.next;
-      if (head === undefined) tail = undefined;
-      entry.scope.runInAsyncScope(timedOut, undefined, entry);
-    }
-    if (head !== undefined) arm(head.dueAt - performance.now());
-  };
-  const arm = (ms: number) => {
-    armed = true;
-    setTimeout(fire, Math.max(1, Math.ceil(ms)));
-  };
-  return () =>
-    new Promise((resolve, reject) => {
-      const entry: Entry = {
-        dueAt: performance.now() + BOUND,
-        next: undefined,
-        reject,
-        scope: new AsyncResource('floor', { requireManualDestroy: true }),
-      };
-      if (tail === undefined) head = entry;
-      else tail.next = entry;
-      tail = entry;
-      if (!armed) arm(BOUND);
-      storage.run({ signal: undefined }, attempt).then(resolve, reject);
-    });
 }
 
 const CHILD = option('row') as RowKey | undefined;

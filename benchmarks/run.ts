@@ -48,6 +48,7 @@ const SCENARIOS: readonly Scenario[] = [
   { name: 'happy', script: 'benchmarks/calls.bench.ts' },
   { name: 'failure', script: 'benchmarks/failure.bench.ts' },
   { name: 'precision', script: 'benchmarks/precision.bench.ts' },
+  { name: 'verdicts', script: 'benchmarks/verdicts.bench.ts' },
   { name: 'memory', script: 'benchmarks/soak.ts', execArgv: ['--expose-gc'] },
   { name: 'batch', script: 'benchmarks/batch.bench.ts' },
   { name: 'retry-storm', script: 'benchmarks/retry-storm/study.ts', shared: true },

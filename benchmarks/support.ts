@@ -3,6 +3,7 @@
  * asyncbackoff run here, child processes, and the report every scenario prints and writes.
  */
 
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -141,6 +142,69 @@ export async function loadPeers() {
     `${pRetryPkg}=p-retry@${versionOf(pRetryPkg)}, ${cockatielPkg}=cockatiel@${versionOf(cockatielPkg)}, ` +
     `abort-controller-x@${versionOf('abort-controller-x')}, exponential-backoff@${versionOf('exponential-backoff')}`;
   return { cockatiel, pRetry, acxRetry: acx.retry, backOff: expBackoff.backOff, versions };
+}
+
+/** A new `Error` without a stack, as a verdict's error is built (the stack says nothing here). */
+export function stacklessError(message = 'timed out'): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = new Error(message);
+  Error.stackTraceLimit = limit;
+  return error;
+}
+
+/**
+ * The context floor: the least a bounded call costs when it carries an attempt context as
+ * asyncbackoff does. One shared FIFO timer for all calls (entries share one duration, so they
+ * expire in the order they were added), a promise per call, the attempt run in
+ * `AsyncLocalStorage.run`, the caller's async context kept in an `AsyncResource` for the verdict,
+ * and `verdictError()` as the rejection (by default a new stackless `Error` per verdict).
+ */
+export function contextFloor(
+  attempt: () => Promise<never>,
+  bound: number,
+  verdictError: () => Error = stacklessError,
+): () => Promise<unknown> {
+  interface Entry {
+    dueAt: number;
+    next: Entry | undefined;
+    reject: (error: Error) => void;
+    scope: AsyncResource;
+  }
+  const storage = new AsyncLocalStorage<{ signal: undefined }>();
+  let head: Entry | undefined;
+  let tail: Entry | undefined;
+  let armed = false;
+  const timedOut = (entry: Entry) => entry.reject(verdictError());
+  const fire = () => {
+    armed = false;
+    const now = performance.now();
+    while (head !== undefined && head.dueAt <= now) {
+      const entry = head;
+      head = entry.next;
+      if (head === undefined) tail = undefined;
+      entry.scope.runInAsyncScope(timedOut, undefined, entry);
+    }
+    if (head !== undefined) arm(head.dueAt - performance.now());
+  };
+  const arm = (ms: number) => {
+    armed = true;
+    setTimeout(fire, Math.max(1, Math.ceil(ms)));
+  };
+  return () =>
+    new Promise((resolve, reject) => {
+      const entry: Entry = {
+        dueAt: performance.now() + bound,
+        next: undefined,
+        reject,
+        scope: new AsyncResource('floor', { requireManualDestroy: true }),
+      };
+      if (tail === undefined) head = entry;
+      else tail.next = entry;
+      tail = entry;
+      if (!armed) arm(bound);
+      storage.run({ signal: undefined }, attempt).then(resolve, reject);
+    });
 }
 
 export const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
