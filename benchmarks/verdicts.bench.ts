@@ -11,7 +11,10 @@
  *  - asyncbackoff `new Backoff({ attemptTimeout: B, maxTries: 1 })` and `new Backoff({ deadline: B })`;
  *  - asyncbackoff `attemptTimeout`, with its verdicts sharing one pre-made error: a patched copy of
  *    dist/index.js (`attemptTimedOut` returns the same error each time). Not something a user can
- *    configure: it takes the error out of the verdict, to show what the rest of it costs.
+ *    configure: it takes the error out of the verdict, to show what the rest of it costs;
+ *  - the attempt-timeout verdict cut down to its reject (patched), with a new error per verdict and
+ *    with one pre-made error: what the engine's own path adds, and what its error class costs
+ *    beside the floor's plain `Error`, in the same expiry.
  *
  * (precision.bench.ts measures what a caller sees; this says where the time of the expiry goes.)
  *
@@ -53,31 +56,60 @@ const ROWS = {
   attemptTimeout: 'asyncbackoff attemptTimeout (maxTries 1)',
   deadline: 'asyncbackoff deadline',
   attemptTimeoutShared: 'asyncbackoff attemptTimeout, one pre-made error (patched dist copy)',
+  bareVerdict: 'asyncbackoff attemptTimeout, verdict cut to its reject (patched dist copy)',
+  bareVerdictShared: 'the same cut verdict, one pre-made error (patched dist copy)',
 } as const;
+/** The rows that measure a patched copy of the build. */
+const PATCHED: readonly RowKey[] = ['attemptTimeoutShared', 'bareVerdict', 'bareVerdictShared'];
 type RowKey = keyof typeof ROWS;
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-/**
- * A copy of dist/index.js whose attempt-timeout verdicts all reject with one error. Throws if the
- * function it patches is no longer there (the bench must not silently measure the unpatched code).
- */
-async function librarySharingOneError(): Promise<Library> {
-  const source = readFileSync(join(root, 'dist/index.js'), 'utf8');
-  const pattern = /\nfunction attemptTimedOut\(timeout, attempt\) \{\n[\s\S]*?\n\}\n/;
-  if (!pattern.test(source))
-    throw new Error('dist/index.js has no `function attemptTimedOut(timeout, attempt)` to patch');
-  const patched = source.replace(
-    pattern,
-    // Built on the first call only: no error is constructed (and no stack limit set) per verdict.
+/** A source change of dist/index.js: what it replaces, and with what. */
+interface Patch {
+  readonly pattern: RegExp;
+  readonly replacement: string;
+}
+
+/** Every attempt-timeout verdict rejects with one error, built on the first call only. */
+const SHARE_ONE_ERROR: Patch = {
+  pattern: /\nfunction attemptTimedOut\(timeout, attempt\) \{\n[\s\S]*?\n\}\n/,
+  replacement:
     '\nvar sharedTimeoutError;\nfunction attemptTimedOut(timeout, attempt) {\n' +
-      '  if (sharedTimeoutError === undefined) {\n' +
-      '    const limit = Error.stackTraceLimit;\n    Error.stackTraceLimit = 0;\n' +
-      '    sharedTimeoutError = new AttemptTimeoutError(timeout, attempt);\n' +
-      '    Error.stackTraceLimit = limit;\n  }\n  return sharedTimeoutError;\n}\n',
-  );
+    '  if (sharedTimeoutError === undefined) {\n' +
+    '    const limit = Error.stackTraceLimit;\n    Error.stackTraceLimit = 0;\n' +
+    '    sharedTimeoutError = new AttemptTimeoutError(timeout, attempt);\n' +
+    '    Error.stackTraceLimit = limit;\n  }\n  return sharedTimeoutError;\n}\n',
+};
+
+/**
+ * The attempt-timeout verdict cut down to what the caller cannot do without: the attempt marked
+ * ended, the execution off the deadline queue, its promise rejected with the error. No scope, no
+ * statistics, no release of what else the execution holds, no abort: wrong as an engine (fine for
+ * these executions, which hold nothing else), right for telling the engine's path from the error.
+ */
+const BARE_VERDICT: Patch = {
+  pattern:
+    /\n {2}onAttemptTimer\(attempt, at\) \{\n {4}this\.inScope\(this\.judgeAttempt, attempt, at\);\n {2}\}\n/,
+  replacement:
+    '\n  onAttemptTimer(attempt, at) {\n    attempt.finished = true;\n    this.phase = 6;\n' +
+    '    this.core.deadlineQueue?.remove(this);\n' +
+    '    this.reject(attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt));\n  }\n',
+};
+
+/**
+ * A copy of dist/index.js with `patches` applied. Throws if a patched function is no longer
+ * there as expected (the bench must not silently measure the unpatched code).
+ */
+async function patchedLibrary(patches: readonly Patch[]): Promise<Library> {
+  let source = readFileSync(join(root, 'dist/index.js'), 'utf8');
+  for (const { pattern, replacement } of patches) {
+    if (!pattern.test(source))
+      throw new Error(`dist/index.js no longer matches ${pattern}: update the patch`);
+    source = source.replace(pattern, replacement);
+  }
   const file = join(mkdtempSync(join(os.tmpdir(), 'asyncbackoff-verdicts-')), 'index.mjs');
-  writeFileSync(file, patched);
+  writeFileSync(file, source);
   return (await import(pathToFileURL(file).href)) as Library;
 }
 
@@ -98,8 +130,15 @@ async function makeStart(row: RowKey): Promise<() => Promise<unknown>> {
       const backoff = new (await loadLibrary()).Backoff({ deadline: BOUND });
       return () => backoff.execute(never);
     }
-    case 'attemptTimeoutShared': {
-      const { Backoff } = await librarySharingOneError();
+    case 'attemptTimeoutShared':
+    case 'bareVerdict':
+    case 'bareVerdictShared': {
+      const patches = {
+        attemptTimeoutShared: [SHARE_ONE_ERROR],
+        bareVerdict: [BARE_VERDICT],
+        bareVerdictShared: [BARE_VERDICT, SHARE_ONE_ERROR],
+      }[row];
+      const { Backoff } = await patchedLibrary(patches);
       const backoff = new Backoff({ attemptTimeout: BOUND, maxTries: 1 });
       return () => backoff.execute(never);
     }
@@ -150,8 +189,8 @@ if (CHILD !== undefined) {
 // --- main mode ------------------------------------------------------------------------------------
 
 const rowKeys = (Object.keys(ROWS) as RowKey[]).filter(
-  // The patched copy is of the build; measuring src/ leaves that row out.
-  (row) => row !== 'attemptTimeoutShared' || TARGET === 'dist',
+  // The patched copies are of the build; measuring src/ leaves those rows out.
+  (row) => !PATCHED.includes(row) || TARGET === 'dist',
 );
 const report = new Report(
   'verdicts',
@@ -159,7 +198,7 @@ const report = new Report(
   'benchmarks/verdicts.bench.ts',
   [
     `${N.toLocaleString('en-US')} executions started in one loop, attempts that never settle, each bounded to ${BOUND} ms; a forced GC once they have started; then the process blocks until every bound has passed, so that all verdicts are due when the timer runs. Measured: from then until the caller's last rejection handler ran.`,
-    'Context floor: one FIFO timer, `AsyncLocalStorage.run`, an `AsyncResource` per call and, per verdict, a new stackless `Error` (or one pre-made error). asyncbackoff: `new Backoff({ attemptTimeout, maxTries: 1 })`, `new Backoff({ deadline })`, and the first with every verdict rejecting with one pre-made error (a patched copy of dist/index.js: the error taken out of the verdict).',
+    'Context floor: one FIFO timer, `AsyncLocalStorage.run`, an `AsyncResource` per call and, per verdict, a new stackless `Error` (or one pre-made error). asyncbackoff: `new Backoff({ attemptTimeout, maxTries: 1 })`, `new Backoff({ deadline })`, the first with every verdict rejecting with one pre-made error (a patched copy of dist/index.js: the error taken out of the verdict), and the first with its verdict cut to what the caller needs (the attempt marked ended, the execution off the deadline queue, the promise rejected; no scope, statistics, release or abort), with a new error and with one pre-made error.',
     `Each row in a child process of its own; one discarded warm-up run, then ${RUNS} runs interleaved across the rows; the median.`,
   ],
 );
@@ -201,6 +240,10 @@ if (ms.attemptTimeoutShared !== undefined)
   report.text(
     `The error per verdict in asyncbackoff: ${perVerdict(ms.attemptTimeout - ms.attemptTimeoutShared)} µs (attemptTimeout vs the same sharing one error).`,
     `The rest of asyncbackoff's verdict: ${perVerdict(ms.attemptTimeoutShared)} µs, ${times(ms.attemptTimeoutShared / ms.floorShared)} the context floor's ${perVerdict(ms.floorShared)} µs (both with one pre-made error).`,
+  );
+if (ms.bareVerdict !== undefined && ms.bareVerdictShared !== undefined)
+  report.text(
+    `Cut to its reject: ${perVerdict(ms.bareVerdictShared)} µs per verdict with one pre-made error (${times(ms.bareVerdictShared / ms.floorShared)} the floor's), ${perVerdict(ms.bareVerdict)} µs with a new error per verdict (${times(ms.bareVerdict / ms.floor)} the floor's). The engine's path on top of that: ${perVerdict(ms.attemptTimeout - ms.bareVerdict)} µs per verdict. The error alone, in the cut verdict: ${perVerdict(ms.bareVerdict - ms.bareVerdictShared)} µs (asyncbackoff's AttemptTimeoutError) against ${perVerdict(ms.floor - ms.floorShared)} µs (the floor's stackless Error).`,
   );
 report.set('msForAll', Object.fromEntries(rowKeys.map((row) => [ROWS[row], ms[row]])));
 report.set('runsMs', Object.fromEntries(rowKeys.map((row) => [ROWS[row], runs.get(row)!])));
