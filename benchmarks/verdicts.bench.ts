@@ -89,8 +89,7 @@ const SHARE_ONE_ERROR: Patch = {
  * these executions, which hold nothing else), right for telling the engine's path from the error.
  */
 const BARE_VERDICT: Patch = {
-  pattern:
-    /\n {2}onAttemptTimer\(attempt, at\) \{\n {4}this\.inScope\(this\.judgeAttempt, attempt, at\);\n {2}\}\n/,
+  pattern: /\n {2}onAttemptTimer\(attempt, at\) \{\n[\s\S]*?\n {2}\}\n/,
   replacement:
     '\n  onAttemptTimer(attempt, at) {\n    attempt.finished = true;\n    this.phase = 6;\n' +
     '    this.core.deadlineQueue?.remove(this);\n' +

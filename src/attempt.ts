@@ -144,6 +144,11 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
     return this.controller !== undefined;
   }
 
+  /** Whether nested executions run in this attempt (ending it cancels them: their listeners run). */
+  get hasChildren(): boolean {
+    return this.children !== undefined && this.children.size > 0;
+  }
+
   /** `child` leaves its attempt's verdict to this attempt's timer (see `handoffs`). */
   handOff(child: AttemptChild): void {
     if (this.handoffs === undefined) this.handoffs = [];

@@ -477,7 +477,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   /** Called by the attempt-timeout queue (a timer shared by the instance). */
   onAttemptTimer(attempt: Attempt, at: number): void {
     // Never for an ended attempt: endAttempt takes it off the queue (settling ends the running one).
-    this.inScope(this.judgeAttempt, attempt, at);
+    if (this.attempts >= this.core.policy.maxTries && this.judgesQuietly(attempt))
+      this.judgeAttempt(attempt, at);
+    else this.inScope(this.judgeAttempt, attempt, at);
   }
 
   private judgeAttempt(attempt: Attempt, at: number): void {
@@ -756,7 +758,18 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   /** Called by the deadline queue (a timer shared by the instance). */
   onTimer(at: number): void {
     // Never once settled: release() takes the execution off the deadline queue.
-    this.inScope(this.deadlineReached, at);
+    if (this.judgesQuietly(this.current)) this.deadlineReached(at);
+    else this.inScope(this.deadlineReached, at);
+  }
+
+  /**
+   * Whether a verdict that ends the execution with `attempt` running runs no code but the
+   * engine's own, synchronously: then it need not enter the caller's async context (an expiry of
+   * thousands pays for each entry). The signal's listeners wait for afterVerdicts, which enters
+   * it; nested executions would be cancelled at once, so their listeners would run here.
+   */
+  private judgesQuietly(attempt: Attempt | undefined): boolean {
+    return this.endsQuietly() && (attempt === undefined || !attempt.hasChildren);
   }
 
   /** The deadline passed (its timer ran, or another timer found it passed). */

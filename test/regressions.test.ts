@@ -552,6 +552,61 @@ describe("the caller's async context (other AsyncLocalStorage stores: tracing, r
       expect(seen).toEqual({ A: ['A', 'A', 'A', 'A'], B: ['B', 'B', 'B', 'B'] });
     }));
 
+  // The verdicts that end an execution and call back nothing (the last try's timeout, a deadline)
+  // skip the caller's context; what does call back (the signal's listeners, nested executions)
+  // still runs in it. Both calls expire in one timer callback, armed in A's context.
+  for (const bound of ['attemptTimeout', 'deadline'] as const)
+    it(`a quiet ${bound} verdict: each call's abort listener and handler run in its own context`, () =>
+      withRealTimers(async () => {
+        const requestId = new AsyncLocalStorage<string>();
+        const b = new Backoff(
+          bound === 'attemptTimeout' ? { attemptTimeout: 20, maxTries: 1 } : { deadline: 20 },
+        );
+        const seen: string[] = [];
+        const call = (id: 'A' | 'B') =>
+          requestId.run(id, () =>
+            b
+              .execute(() => {
+                currentAttempt()!.signal.addEventListener('abort', () =>
+                  seen.push(`${id} listener in ${requestId.getStore()}`),
+                );
+                return new Promise(() => {});
+              })
+              .catch((error: Error) => seen.push(`${id} ${error.name} in ${requestId.getStore()}`)),
+          );
+        await Promise.all([call('A'), call('B')]);
+        await new Promise((resolve) => setImmediate(resolve)); // the listeners run after the verdicts
+        const name = bound === 'attemptTimeout' ? 'AttemptTimeoutError' : 'DeadlineExceededError';
+        expect(seen.sort()).toEqual([
+          `A ${name} in A`,
+          'A listener in A',
+          `B ${name} in B`,
+          'B listener in B',
+        ]);
+      }));
+
+  it("a nested execution cut by its parent's quiet verdict hears the abort in its caller's context", () =>
+    withRealTimers(async () => {
+      const requestId = new AsyncLocalStorage<string>();
+      const outer = new Backoff({ attemptTimeout: 20, maxTries: 1 });
+      const inner = new Backoff();
+      const heard: (string | undefined)[] = [];
+      const call = (id: 'A' | 'B') =>
+        requestId.run(id, () =>
+          outer.execute(() =>
+            inner.execute(() => {
+              currentAttempt()!.signal.addEventListener('abort', () =>
+                heard.push(`${id} in ${requestId.getStore()}`),
+              );
+              return new Promise(() => {});
+            }),
+          ),
+        );
+      const settled = await Promise.allSettled([call('A'), call('B')]);
+      expect(settled.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+      expect(heard.sort()).toEqual(['A in A', 'B in B']);
+    }));
+
   it("a call held by a 'wait' breaker resumes in the context of the probe's caller", () =>
     withRealTimers(async () => {
       const requestId = new AsyncLocalStorage<string>();
