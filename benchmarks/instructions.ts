@@ -17,11 +17,12 @@
  *   same loop with `als.run` per attempt (what carrying an attempt context costs at the least),
  *   asyncbackoff by default and with `context: false`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { callgrindCount, nodeFromArgv } from './callgrind.js';
 
 const CASES = [
   'bare',
@@ -120,52 +121,21 @@ async function child(kind: Case, n: number): Promise<void> {
 
 // --- parent mode ------------------------------------------------------------------------------------
 
-function count(node: string, kind: Case, n: number, dir: string): number {
-  const script = fileURLToPath(import.meta.url);
-  const run = spawnSync(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
-      node,
-      '--single-threaded',
-      '--import',
-      'tsx',
-      script,
-      '--child',
-      kind,
-      String(n),
-    ],
-    { encoding: 'utf8', env: process.env },
-  );
-  const match = /Collected : (\d+)/.exec(run.stderr);
-  if (run.status !== 0 || match === null)
-    throw new Error(`valgrind failed for ${kind} (${run.status}):\n${run.stderr.slice(-2000)}`);
-  return Number(match[1]);
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') return child(argv[1] as Case, Number(argv[2]));
-  const nodeIndex = argv.indexOf('--node');
-  const node =
-    nodeIndex === -1
-      ? process.execPath
-      : execFileSync('npx', ['-y', `node@${argv[nodeIndex + 1]}`, '-p', 'process.execPath'], {
-          encoding: 'utf8',
-        })
-          .trim()
-          .split('\n')
-          .at(-1)!;
+  const node = nodeFromArgv(argv);
   const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
   if (!existsSync(dist)) throw new Error('dist/index.js is missing: run npm run build');
   process.env.ASYNCBACKOFF_DIST = dist;
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'asyncbackoff-callgrind-'));
+  const script = fileURLToPath(import.meta.url);
   const figures = new Map<Case, number>();
   try {
     for (const kind of CASES) {
-      const perCall = (count(node, kind, N2, dir) - count(node, kind, N1, dir)) / (N2 - N1);
+      const count = (n: number) => callgrindCount(node, script, ['--child', kind, String(n)], dir);
+      const perCall = (count(N2) - count(N1)) / (N2 - N1);
       figures.set(kind, perCall);
       console.error(`${kind}: ${Math.round(perCall)}`);
     }

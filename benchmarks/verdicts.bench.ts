@@ -22,127 +22,25 @@
  *   node --import tsx benchmarks/verdicts.bench.ts [--smoke]
  * A report: exits 0 whatever the figures are.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
-  contextFloor,
   formatNumber,
-  type Library,
-  loadLibrary,
   median,
   option,
   Report,
   SMOKE,
   serveRequests,
-  stacklessError,
   startWorker,
   TARGET,
   times,
   type Worker,
 } from './support.js';
+import { BOUND, makeStart, PATCHED, ROWS, type RowKey } from './verdict-rows.js';
 
-/** Long enough for the starts and a full collection to finish before the first verdict is due. */
-const BOUND = 100;
 const N = SMOKE ? 200 : 10_000;
 const RUNS = SMOKE ? 1 : 11;
-
-const ROWS = {
-  floor: 'context floor: new stackless Error per verdict',
-  floorShared: 'context floor: one pre-made error for all verdicts',
-  attemptTimeout: 'asyncbackoff attemptTimeout (maxTries 1)',
-  deadline: 'asyncbackoff deadline',
-  attemptTimeoutShared: 'asyncbackoff attemptTimeout, one pre-made error (patched dist copy)',
-  bareVerdict: 'asyncbackoff attemptTimeout, verdict cut to its reject (patched dist copy)',
-  bareVerdictShared: 'the same cut verdict, one pre-made error (patched dist copy)',
-} as const;
-/** The rows that measure a patched copy of the build. */
-const PATCHED: readonly RowKey[] = ['attemptTimeoutShared', 'bareVerdict', 'bareVerdictShared'];
-type RowKey = keyof typeof ROWS;
-
-const root = fileURLToPath(new URL('../', import.meta.url));
-
-/** A source change of dist/index.js: what it replaces, and with what. */
-interface Patch {
-  readonly pattern: RegExp;
-  readonly replacement: string;
-}
-
-/** Every attempt-timeout verdict rejects with one error, built on the first call only. */
-const SHARE_ONE_ERROR: Patch = {
-  pattern: /\nfunction attemptTimedOut\(timeout, attempt\) \{\n[\s\S]*?\n\}\n/,
-  replacement:
-    '\nvar sharedTimeoutError;\nfunction attemptTimedOut(timeout, attempt) {\n' +
-    '  if (sharedTimeoutError === undefined) {\n' +
-    '    const limit = Error.stackTraceLimit;\n    Error.stackTraceLimit = 0;\n' +
-    '    sharedTimeoutError = new AttemptTimeoutError(timeout, attempt);\n' +
-    '    Error.stackTraceLimit = limit;\n  }\n  return sharedTimeoutError;\n}\n',
-};
-
-/**
- * The attempt-timeout verdict cut down to what the caller cannot do without: the attempt marked
- * ended, the execution off the deadline queue, its promise rejected with the error. No scope, no
- * statistics, no release of what else the execution holds, no abort: wrong as an engine (fine for
- * these executions, which hold nothing else), right for telling the engine's path from the error.
- */
-const BARE_VERDICT: Patch = {
-  pattern: /\n {2}onAttemptTimer\(attempt, at\) \{\n[\s\S]*?\n {2}\}\n/,
-  replacement:
-    '\n  onAttemptTimer(attempt, at) {\n    attempt.finished = true;\n    this.phase = 6;\n' +
-    '    this.core.deadlineQueue?.remove(this);\n' +
-    '    this.reject(attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt));\n  }\n',
-};
-
-/**
- * A copy of dist/index.js with `patches` applied. Throws if a patched function is no longer
- * there as expected (the bench must not silently measure the unpatched code).
- */
-async function patchedLibrary(patches: readonly Patch[]): Promise<Library> {
-  let source = readFileSync(join(root, 'dist/index.js'), 'utf8');
-  for (const { pattern, replacement } of patches) {
-    if (!pattern.test(source))
-      throw new Error(`dist/index.js no longer matches ${pattern}: update the patch`);
-    source = source.replace(pattern, replacement);
-  }
-  const file = join(mkdtempSync(join(os.tmpdir(), 'asyncbackoff-verdicts-')), 'index.mjs');
-  writeFileSync(file, source);
-  return (await import(pathToFileURL(file).href)) as Library;
-}
-
-async function makeStart(row: RowKey): Promise<() => Promise<unknown>> {
-  const never = () => new Promise<never>(() => {});
-  switch (row) {
-    case 'floor':
-      return contextFloor(never, BOUND);
-    case 'floorShared': {
-      const shared = stacklessError();
-      return contextFloor(never, BOUND, () => shared);
-    }
-    case 'attemptTimeout': {
-      const backoff = new (await loadLibrary()).Backoff({ attemptTimeout: BOUND, maxTries: 1 });
-      return () => backoff.execute(never);
-    }
-    case 'deadline': {
-      const backoff = new (await loadLibrary()).Backoff({ deadline: BOUND });
-      return () => backoff.execute(never);
-    }
-    case 'attemptTimeoutShared':
-    case 'bareVerdict':
-    case 'bareVerdictShared': {
-      const patches = {
-        attemptTimeoutShared: [SHARE_ONE_ERROR],
-        bareVerdict: [BARE_VERDICT],
-        bareVerdictShared: [BARE_VERDICT, SHARE_ONE_ERROR],
-      }[row];
-      const { Backoff } = await patchedLibrary(patches);
-      const backoff = new Backoff({ attemptTimeout: BOUND, maxTries: 1 });
-      return () => backoff.execute(never);
-    }
-  }
-}
 
 // --- child mode: one row --------------------------------------------------------------------------
 
