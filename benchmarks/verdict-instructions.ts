@@ -3,7 +3,7 @@
  * (verdicts.bench.ts) in a figure the machine's load does not move.
  *
  * Run: `npx tsx benchmarks/verdict-instructions.ts [--young] [--node 24]` (needs `valgrind` and a built
- * `dist/`: `npm run build`; about 15 minutes). Not part of `npm run bench`.
+ * `dist/`: `npm run build`; about 10 minutes a mode). Not part of `npm run bench`.
  *
  * Each row of the scenario (the same rows, from verdict-rows.ts) runs in a process of its own under
  * `node --single-threaded`, ROUNDS times: N executions started from an `fs.stat` callback (the poll
