@@ -43,6 +43,8 @@ export interface AttemptOwner {
   enforcesBound(attempt: AttemptLike, at: number): boolean;
   /** The attempt the owner runs in, if any. */
   readonly parent: AttemptLike | undefined;
+  /** The owner's nearest bound (its deadline or the enclosing attempt's): its attempts end by then. */
+  readonly deadlineAt: number;
 }
 
 /** What an execution reads of the attempt it starts in (possibly made by another copy). */
@@ -70,8 +72,6 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
   tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
-  /** The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. */
-  expiresAt: number;
   /** Set once the attempt ended (any outcome); a result arriving later is a late result. */
   finished = false;
   aborted = false;
@@ -89,9 +89,15 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
     /** The execution the attempt belongs to (set late by the unbounded fast path). */
     public owner: AttemptOwner,
     readonly attempt: number,
-    expiresAt: number,
-  ) {
-    this.expiresAt = expiresAt;
+  ) {}
+
+  /**
+   * The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. Derived,
+   * not stored: thousands of attempts may be pending at once, and each stored time is a boxed
+   * double the collector copies (the queue keeps `tExpiresAt` after it lets the attempt go).
+   */
+  get expiresAt(): number {
+    return Math.min(this.tExpiresAt, this.owner.deadlineAt);
   }
 
   get signal(): AbortSignal {

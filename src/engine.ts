@@ -58,6 +58,7 @@ const UNOWNED: AttemptOwner = {
   onAttemptTimer(): void {},
   enforcesBound: () => false,
   parent: undefined,
+  deadlineAt: Number.POSITIVE_INFINITY,
 };
 
 const promiseThen = Promise.prototype.then;
@@ -69,7 +70,7 @@ function runUnbounded(
   args: unknown[],
 ): Promise<unknown> {
   const t = now();
-  const attempt = new Attempt(UNOWNED, 1, Number.POSITIVE_INFINITY);
+  const attempt = new Attempt(UNOWNED, 1);
   core.stats.attempts++;
   let value: unknown;
   try {
@@ -185,7 +186,7 @@ async function retryUnbounded(
       lastTurn = immediateTurn(lastTurn);
       if (lastTurn === -1) await new Promise<void>(nextTurn);
     }
-    attempt = new Attempt(UNOWNED, attempt.attempt + 1, Number.POSITIVE_INFINITY);
+    attempt = new Attempt(UNOWNED, attempt.attempt + 1);
     stats.attempts++;
     attemptStartedAt = now();
     let result: unknown;

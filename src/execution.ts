@@ -179,6 +179,41 @@ function reportLateFailure(error: unknown): void {
   reportCallbackFailure('onLateResult', error, 'ASYNCBACKOFF_LATE_RESULT_FAILED');
 }
 
+/**
+ * The part of an execution that only retries, breakers, hooks, nesting and the code-block form
+ * use. In an incident thousands of executions are pending at once, mostly on their first attempt:
+ * what each holds is what the collector copies while their verdicts fall due, so these fields
+ * live apart, made on first use.
+ */
+class Extras {
+  /** Set for the code-block form (`backoff.attempts()`): the loop body is the attempt. */
+  driver: ManualDriver | undefined = undefined;
+  /** The enclosing attempt, if this execution started inside one that had not ended. */
+  parent: AttemptLike | undefined = undefined;
+  /** When the running attempt started, unless it is the first and started with the execution. */
+  attemptStartedAt: number | undefined = undefined;
+  pauseTimer: Timer | undefined = undefined;
+  /** The turn of the last immediate retry (see `retrySoon`). */
+  immediateTurn = -1;
+  lastRetryKind: FailureKind | undefined = undefined;
+  previousDelay: number | undefined = undefined;
+  successValue: unknown = undefined;
+  conditionError: RetryConditionError | undefined = undefined;
+  /** The breaker's pass for the running attempt, until the attempt's outcome is recorded. */
+  pass: BreakerPass | undefined = undefined;
+  stopWaiting: (() => void) | undefined = undefined;
+  /** From the first retry on, attempts are observed by drive() (see relay). */
+  relaying = false;
+  relayQueue: RelayStep | undefined = undefined;
+  relayNext: ((step: RelayStep) => void) | undefined = undefined;
+  /** Ends drive()'s race for the running attempt. */
+  endRunning: ((ended: typeof ENDED) => void) | undefined = undefined;
+  /** The attempt whose verdict was left to the enclosing attempt's timer (see handoff.ts). */
+  handedOff: Attempt | undefined = undefined;
+  /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
+  pausedPastBound = false;
+}
+
 export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt> {
   // Deadline-queue entry fields: the execution is its own entry.
   tExpiresAt = Number.POSITIVE_INFINITY;
@@ -187,10 +222,6 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   tLive = false;
   resolve: (value: unknown) => void = noop;
   reject: (reason: unknown) => void = noop;
-  /** Set for the code-block form (`backoff.attempts()`): the loop body is the attempt. */
-  driver: ManualDriver | undefined = undefined;
-  /** The enclosing attempt, if this execution started inside one that had not ended. */
-  parent: AttemptLike | undefined = undefined;
   /**
    * The async context `execute()` was called in. Timers and turns shared by many executions call
    * back in the context of whichever armed them; what the execution does from there (a retry, a
@@ -202,34 +233,13 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private phase = Phase.Attempting;
   private startedAt = 0;
   /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
-  private deadlineAt = Number.POSITIVE_INFINITY;
-  private ownDeadlineAt = Number.POSITIVE_INFINITY;
-  private attempts = 0;
+  deadlineAt = Number.POSITIVE_INFINITY;
   private current: Attempt | undefined = undefined;
-  private attemptStartedAt = 0;
   private joined: Membership | Membership[] | undefined = undefined;
-  private pauseTimer: Timer | undefined = undefined;
-  /** The turn of the last immediate retry (see `retrySoon`). */
-  private immediateTurn = -1;
   /** The last failure: what the execution rejects with if it ends now. */
   private last: Failure | undefined = undefined;
-  private lastRetryKind: FailureKind | undefined = undefined;
-  private previousDelay: number | undefined = undefined;
-  private successValue: unknown = undefined;
-  private conditionError: RetryConditionError | undefined = undefined;
-  /** The breaker's pass for the running attempt, until the attempt's outcome is recorded. */
-  private pass: BreakerPass | undefined = undefined;
-  private stopWaiting: (() => void) | undefined = undefined;
-  /** From the first retry on, attempts are observed by drive() (see relay). */
-  private relaying = false;
-  private relayQueue: RelayStep | undefined = undefined;
-  private relayNext: ((step: RelayStep) => void) | undefined = undefined;
-  /** Ends drive()'s race for the running attempt. */
-  private endRunning: ((ended: typeof ENDED) => void) | undefined = undefined;
-  /** The attempt whose verdict was left to the enclosing attempt's timer (see handoff.ts). */
-  private handedOff: Attempt | undefined = undefined;
-  /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
-  private pausedPastBound = false;
+  /** What only some executions need (see {@link Extras}); made by `more` on first use. */
+  private extras: Extras | undefined = undefined;
 
   constructor(
     private readonly core: Core,
@@ -238,6 +248,36 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     private readonly thisArg: unknown,
     private readonly args: unknown[],
   ) {}
+
+  /** Set for the code-block form (`backoff.attempts()`): the loop body is the attempt. */
+  get driver(): ManualDriver | undefined {
+    return this.extras?.driver;
+  }
+
+  set driver(driver: ManualDriver) {
+    this.more.driver = driver;
+  }
+
+  /** The enclosing attempt, if this execution started inside one that had not ended. */
+  get parent(): AttemptLike | undefined {
+    return this.extras?.parent;
+  }
+
+  /** How many attempts have started. */
+  private get attempts(): number {
+    return this.current === undefined ? 0 : this.current.attempt;
+  }
+
+  /** This execution's own deadline (without an enclosing attempt's bound). */
+  private get ownDeadlineAt(): number {
+    // The very sum start() computes: equal to it, not merely close.
+    return this.startedAt + this.core.policy.deadline;
+  }
+
+  private get more(): Extras {
+    if (this.extras === undefined) this.extras = new Extras();
+    return this.extras;
+  }
 
   /** Takes over an attempt started by the unbounded fast path (engine.ts). */
   static adopt(
@@ -250,8 +290,6 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   ): Execution {
     const execution = new Execution(core, undefined, fn, thisArg, args);
     execution.startedAt = startedAt;
-    execution.attemptStartedAt = startedAt;
-    execution.attempts = 1;
     execution.current = attempt;
     attempt.owner = execution;
     // Adopted in a reaction to the first attempt: the caller's context.
@@ -281,17 +319,17 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       if (parent.aborted) return this.conclude('cancel', false, parent.reason);
       // An attempt that already ended normally no longer bounds work it left running.
       if (!parent.finished) {
-        this.parent = parent;
+        this.more.parent = parent;
         parent.addChild(this);
       }
     }
     const policy = this.core.policy;
     const t = now();
     this.startedAt = t;
-    let deadlineAt = t + policy.deadline;
-    this.ownDeadlineAt = deadlineAt;
-    if (this.parent !== undefined && this.parent.expiresAt < deadlineAt)
-      deadlineAt = this.parent.expiresAt;
+    let deadlineAt = t + policy.deadline; // = ownDeadlineAt
+    const enclosing = this.parent;
+    if (enclosing !== undefined && enclosing.expiresAt < deadlineAt)
+      deadlineAt = enclosing.expiresAt;
     this.deadlineAt = deadlineAt;
     if (deadlineAt <= t) {
       // The enclosing attempt's bound passed but its timer has not run yet (a late event loop, a
@@ -306,7 +344,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         this.core.deadlineQueue?.push(this, t);
         if (link !== undefined) this.joined = link.join(this);
         this.phase = Phase.Pausing;
-        this.pausedPastBound = true;
+        this.more.pausedPastBound = true;
         return;
       }
       this.release();
@@ -329,21 +367,20 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       } catch (error) {
         return this.fail(error);
       }
-      this.pass = pass;
+      this.more.pass = pass;
       // The breaker's onStateChange (open → half-open) may have cancelled the execution: no attempt.
       if (this.settled) return this.breakerVerdict('release');
       if (pass === undefined) return this.heldByBreaker(breaker);
     }
-    const attempt = new Attempt(this, ++this.attempts, this.deadlineAt);
+    // Its bound is read from this.deadlineAt and its own timeout (see Attempt.expiresAt).
+    const attempt = new Attempt(this, this.attempts + 1);
     core.stats.attempts++;
     this.current = attempt;
     this.phase = Phase.Attempting;
-    this.attemptStartedAt = t;
+    // The first attempt mostly starts when the execution does: then its start is not stored.
+    if (t !== this.startedAt || this.extras !== undefined) this.more.attemptStartedAt = t;
     const queue = core.attemptQueue;
-    if (queue !== undefined) {
-      queue.push(attempt, t);
-      if (attempt.tExpiresAt < attempt.expiresAt) attempt.expiresAt = attempt.tExpiresAt;
-    }
+    if (queue !== undefined) queue.push(attempt, t);
     if (this.driver !== undefined) return this.driver.started(attempt);
     let value: unknown;
     try {
@@ -382,26 +419,27 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
 
   /** Hands an attempt (or how the execution ended) to drive(), starting it the first time. */
   private relay(step: RelayStep): void {
-    if (this.relayNext === undefined && this.relayQueue === undefined && !this.relaying) {
-      this.relaying = true;
-      this.relayQueue = step;
+    const extras = this.more;
+    if (!extras.relaying) {
+      extras.relaying = true;
+      extras.relayQueue = step;
       // From now on the execution's promise settles as drive() does (see conclude).
-      this.resolve(this.drive());
+      this.resolve(this.drive(extras));
       return;
     }
-    const wake = this.relayNext;
-    this.relayNext = undefined;
+    const wake = extras.relayNext;
+    extras.relayNext = undefined;
     if (wake !== undefined) wake(step);
-    else this.relayQueue = step;
+    else extras.relayQueue = step;
   }
 
-  private async drive(): Promise<unknown> {
+  private async drive(extras: Extras): Promise<unknown> {
     for (;;) {
-      let step = this.relayQueue;
-      this.relayQueue = undefined;
+      let step = extras.relayQueue;
+      extras.relayQueue = undefined;
       if (step === undefined)
         step = await new Promise<RelayStep>((resolve) => {
-          this.relayNext = resolve;
+          extras.relayNext = resolve;
         });
       if (!('attempt' in step)) {
         if (step.ok) return step.value;
@@ -409,7 +447,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       }
       const { attempt, value } = step;
       const end = new Promise<typeof ENDED>((resolve) => {
-        this.endRunning = resolve;
+        extras.endRunning = resolve;
       });
       let result: unknown;
       try {
@@ -434,13 +472,14 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         this.last === undefined ? undefined : { cause: this.finalError() },
       );
       this.last = { kind: 'error', outcome: error };
-      this.conditionError = undefined;
+      this.more.conditionError = undefined;
       return this.giveUp('breaker');
     }
     this.phase = Phase.Waiting;
+    const extras = this.more;
     try {
-      this.stopWaiting = breaker.onReady(() => {
-        this.stopWaiting = undefined;
+      extras.stopWaiting = breaker.onReady(() => {
+        extras.stopWaiting = undefined;
         if (this.phase === Phase.Waiting) this.inScope(this.startNext, now());
       });
     } catch (error) {
@@ -491,7 +530,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     if (due >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, due, this)) {
       // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
       // cancels this execution with its reason, exactly as if it had fired first.
-      this.handedOff = attempt;
+      this.more.handedOff = attempt;
       return;
     }
     const error = attemptTimedOut(this.core.policy.attemptTimeout, attempt.attempt);
@@ -561,7 +600,8 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   /** Counts the failure and remembers it as what the execution rejects with if it ends now. */
   private recordFailure(kind: FailureKind, outcome: unknown): void {
     this.last = { kind, outcome };
-    this.conditionError = undefined;
+    // (No Extras made for this: a verdict falling due with thousands of others allocates little.)
+    if (this.extras !== undefined) this.extras.conditionError = undefined;
     countFailure(this.core.stats, kind === 'timeout');
   }
 
@@ -626,7 +666,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         startedAt: this.startedAt,
         at: t,
         deadlineAt: this.deadlineAt,
-        previousDelay: this.previousDelay,
+        previousDelay: this.extras?.previousDelay,
       },
       policyDelay,
     );
@@ -638,8 +678,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       this.core.stats.budgetRefusals++;
       return this.giveUp('budget');
     }
-    this.lastRetryKind = kind;
-    this.previousDelay = plan.delay;
+    const extras = this.more;
+    extras.lastRetryKind = kind;
+    extras.previousDelay = plan.delay;
     this.retryHooks(kind, outcome, plan.delay, t);
   }
 
@@ -680,14 +721,15 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     // Counted here, once every hook agreed: a hook that throws or runs out the clock means no retry.
     this.core.stats.retries++;
     this.phase = Phase.Pausing;
+    const extras = this.more;
     if (delay === 0) {
-      this.immediateTurn = retrySoon(this.immediateTurn, () => {
+      extras.immediateTurn = retrySoon(extras.immediateTurn, () => {
         if (this.phase === Phase.Pausing) this.inScope(this.startNext, now());
       });
       return;
     }
-    this.pauseTimer = startTimer(() => {
-      this.pauseTimer = undefined;
+    extras.pauseTimer = startTimer(() => {
+      extras.pauseTimer = undefined;
       this.core.stats.sleptTime += delay;
       // Still pausing: release() stops this timer.
       this.startNext(now());
@@ -708,7 +750,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       parent !== undefined &&
       leaveToEnclosing(parent, this.deadlineAt, this)
     )
-      this.pausedPastBound = true;
+      this.more.pausedPastBound = true;
     else this.runAttempt(t);
   }
 
@@ -717,7 +759,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private succeed(value: unknown): void {
     const policy = this.core.policy;
     try {
-      policy.budget?.recordSuccess(this.lastRetryKind);
+      policy.budget?.recordSuccess(this.extras?.lastRetryKind);
     } catch (error) {
       return this.fail(error);
     }
@@ -726,7 +768,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       return;
     }
     this.phase = Phase.Succeeding;
-    this.successValue = value;
+    this.more.successValue = value;
     const event = Object.freeze({
       attempt: this.attempts,
       result: value,
@@ -797,7 +839,8 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private concludeAtDeadline(phase: Phase, error: DeadlineExceededError): void {
     const policy = this.core.policy;
     // The result was ready; only the onSuccess hook was still running.
-    if (phase === Phase.Succeeding) return this.conclude('success', true, this.successValue);
+    if (phase === Phase.Succeeding)
+      return this.conclude('success', true, this.extras!.successValue);
     // onGiveup was already told; only its promise was still pending.
     if (phase === Phase.GivingUp) return this.concludeFinally(error);
     const onGiveup = policy.onGiveup;
@@ -879,7 +922,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private conclude(how: Settlement, ok: boolean, value: unknown): void {
     this.phase = Phase.Settled;
     countSettlement(this.core.stats, how);
-    if (this.relaying) this.relay({ ok, value });
+    if (this.extras?.relaying === true) this.relay({ ok, value });
     else if (ok) this.resolve(value);
     else this.reject(value);
   }
@@ -895,14 +938,16 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       this.link!.leave(this.joined);
       this.joined = undefined;
     }
-    this.parent?.removeChild(this);
-    if (this.pauseTimer !== undefined) {
-      stopTimer(this.pauseTimer);
-      this.pauseTimer = undefined;
+    const extras = this.extras;
+    if (extras === undefined) return true;
+    extras.parent?.removeChild(this);
+    if (extras.pauseTimer !== undefined) {
+      stopTimer(extras.pauseTimer);
+      extras.pauseTimer = undefined;
     }
-    if (this.stopWaiting !== undefined) {
-      const stop = this.stopWaiting;
-      this.stopWaiting = undefined;
+    if (extras.stopWaiting !== undefined) {
+      const stop = extras.stopWaiting;
+      extras.stopWaiting = undefined;
       try {
         stop();
       } catch (error) {
@@ -926,13 +971,15 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   }
 
   private resumeAfterHandoff(): void {
-    if (this.pausedPastBound) {
-      this.pausedPastBound = false;
+    // (A hand-off made the Extras: pausedPastBound or handedOff is set.)
+    const extras = this.more;
+    if (extras.pausedPastBound) {
+      extras.pausedPastBound = false;
       this.runAttempt(now());
       return;
     }
-    const attempt = this.handedOff;
-    this.handedOff = undefined;
+    const attempt = extras.handedOff;
+    extras.handedOff = undefined;
     if (attempt !== undefined && !attempt.finished) this.judgeAttempt(attempt, now());
   }
 
@@ -952,24 +999,26 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private endAttempt(attempt: Attempt, end: AttemptEnd, at: number): void {
     attempt.finished = true;
     // The relay's race for this attempt ends too, however it ended.
-    const endRunning = this.endRunning;
-    if (endRunning !== undefined) {
-      this.endRunning = undefined;
+    const extras = this.extras;
+    if (extras?.endRunning !== undefined) {
+      const endRunning = extras.endRunning;
+      extras.endRunning = undefined;
       endRunning(ENDED);
     }
     // Children that left their verdict to this attempt get it back, unless an abort follows at
     // once (in the same call stack) and cancels them.
     if (attempt.handoffs !== undefined) nextMicrotask(() => attempt.resumeHandoffs());
     this.core.attemptQueue?.remove(attempt);
-    countAttemptEnd(this.core.stats, end, at - this.attemptStartedAt);
+    countAttemptEnd(this.core.stats, end, at - (this.extras?.attemptStartedAt ?? this.startedAt));
     if (end === 'cancelled') this.breakerVerdict('release');
   }
 
   /** Tells the breaker what the attempt it admitted said about the dependency. */
   private breakerVerdict(verdict: 'success' | 'failure' | 'release'): void {
-    const pass = this.pass;
+    const extras = this.extras;
+    const pass = extras?.pass;
     if (pass === undefined) return;
-    this.pass = undefined;
+    extras!.pass = undefined;
     const breaker = this.core.policy.breaker!;
     try {
       if (verdict === 'success') breaker.recordSuccess(pass);
@@ -1034,8 +1083,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     const last = this.last!;
     if (last.kind !== 'result') return last.outcome;
     // One object per execution, so onGiveup sees the very error the execution rejects with.
-    this.conditionError ??= new RetryConditionError(last.outcome, this.attempts);
-    return this.conditionError;
+    const extras = this.more;
+    extras.conditionError ??= new RetryConditionError(last.outcome, this.attempts);
+    return extras.conditionError;
   }
 
   private giveupEvent(reason: GiveupReason, error: unknown): GiveupEvent {
