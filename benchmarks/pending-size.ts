@@ -7,7 +7,6 @@
  *
  * Run: `node --import tsx benchmarks/pending-size.ts` (builds nothing: reads dist/, as the benches do).
  */
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { contextFloor, loadLibrary } from './support.js';
@@ -35,29 +34,19 @@ function bytesPerPending(start: () => Promise<unknown>): number {
   return bytes;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { Backoff } = await loadLibrary();
-  const never = () => new Promise<never>(() => {});
-  const rows: [string, () => Promise<unknown>][] = [
-    ['context floor (precision bench)', contextFloor(never, BOUND)],
-    [
-      'asyncbackoff attemptTimeout (maxTries 1)',
-      (
-        (b) => () =>
-          b.execute(never)
-      )(new Backoff({ attemptTimeout: BOUND, maxTries: 1 })),
-    ],
-    [
-      'asyncbackoff deadline',
-      (
-        (b) => () =>
-          b.execute(never)
-      )(new Backoff({ deadline: BOUND })),
-    ],
-  ];
-  console.log(`node ${process.version}: heap bytes per pending execution (N = ${N})`);
-  for (const [name, start] of rows)
-    console.log(`${bytesPerPending(start).toFixed(0).padStart(6)}  ${name}`);
-  // The pending executions' timers would keep the process alive for BOUND ms.
-  process.exit(0);
-}
+const { Backoff } = await loadLibrary();
+const never = () => new Promise<never>(() => {});
+const executes = (backoff: InstanceType<typeof Backoff>) => () => backoff.execute(never);
+const rows: [string, () => Promise<unknown>][] = [
+  ['context floor (precision bench)', contextFloor(never, BOUND)],
+  [
+    'asyncbackoff attemptTimeout (maxTries 1)',
+    executes(new Backoff({ attemptTimeout: BOUND, maxTries: 1 })),
+  ],
+  ['asyncbackoff deadline', executes(new Backoff({ deadline: BOUND }))],
+];
+console.log(`node ${process.version}: heap bytes per pending execution (N = ${N})`);
+for (const [name, start] of rows)
+  console.log(`${bytesPerPending(start).toFixed(0).padStart(6)}  ${name}`);
+// The pending executions' timers would keep the process alive for BOUND ms.
+process.exit(0);

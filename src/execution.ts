@@ -471,8 +471,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         breaker.retryAfter(),
         this.last === undefined ? undefined : { cause: this.finalError() },
       );
-      this.last = { kind: 'error', outcome: error };
-      this.more.conditionError = undefined;
+      this.remember('error', error);
       return this.giveUp('breaker');
     }
     this.phase = Phase.Waiting;
@@ -599,10 +598,15 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
 
   /** Counts the failure and remembers it as what the execution rejects with if it ends now. */
   private recordFailure(kind: FailureKind, outcome: unknown): void {
+    this.remember(kind, outcome);
+    countFailure(this.core.stats, kind === 'timeout');
+  }
+
+  /** Makes `outcome` what the execution rejects with if it ends now. */
+  private remember(kind: FailureKind, outcome: unknown): void {
     this.last = { kind, outcome };
     // (No Extras made for this: a verdict falling due with thousands of others allocates little.)
     if (this.extras !== undefined) this.extras.conditionError = undefined;
-    countFailure(this.core.stats, kind === 'timeout');
   }
 
   /** After a recorded failure: give up, or retry after a pause. */
@@ -1009,7 +1013,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     // once (in the same call stack) and cancels them.
     if (attempt.handoffs !== undefined) nextMicrotask(() => attempt.resumeHandoffs());
     this.core.attemptQueue?.remove(attempt);
-    countAttemptEnd(this.core.stats, end, at - (this.extras?.attemptStartedAt ?? this.startedAt));
+    countAttemptEnd(this.core.stats, end, at - (extras?.attemptStartedAt ?? this.startedAt));
     if (end === 'cancelled') this.breakerVerdict('release');
   }
 
