@@ -49,9 +49,11 @@ export type Plan =
  * @throws TypeError when `retryOn` returns something other than a boolean.
  */
 export function isRetriable(policy: Policy, error: unknown): boolean {
-  if (policy.retryAll || error instanceof AttemptTimeoutError) return true;
+  if (policy.retryAll) return true;
   const exceptions = policy.exceptions;
   for (let i = 0; i < exceptions.length; i++) if (error instanceof exceptions[i]!) return true;
+  // After the listed classes: the brand check is a call, and most errors match a listed class.
+  if (error instanceof AttemptTimeoutError) return true;
   if (policy.retryOn === undefined) return false;
   const verdict: unknown = policy.retryOn(error);
   if (typeof verdict !== 'boolean')

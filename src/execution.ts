@@ -130,9 +130,17 @@ export function callInAttempt(
   thisArg: unknown,
   args: unknown[],
 ): unknown {
+  // Most calls pass no arguments and no `this`: then nothing spreads `args` into the call. (Not
+  // `run(attempt, fn)`: that calls `fn` with `this` = null.)
+  if (args.length === 0 && thisArg === undefined)
+    return core.policy.context ? attemptStorage.run(attempt, callBare, fn) : fn();
   return core.policy.context
     ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
     : Reflect.apply(fn, thisArg, args);
+}
+
+function callBare(fn: () => unknown): unknown {
+  return fn();
 }
 
 /** What drive() is handed: an attempt's promise to await, or how the execution ended. */

@@ -637,3 +637,38 @@ describe("the caller's async context (other AsyncLocalStorage stores: tracing, r
       expect(seen).toEqual(['held']);
     }));
 });
+
+describe('how the function is called', () => {
+  // callInAttempt skips Reflect.apply when there is no `this` and no argument: the call must
+  // look the same to the function (AsyncLocalStorage.run alone would pass `this` = null).
+  it.each([
+    ['with the attempt context', true],
+    ['with context: false', false],
+  ])('%s: `this` is undefined on every attempt, with or without arguments', async (_, context) => {
+    const seen: unknown[] = [];
+    const backoff = new Backoff({ context, retryAll: true, maxTries: 2, pause: 0 });
+    let calls = 0;
+    async function fn(this: unknown, ...args: unknown[]): Promise<number> {
+      seen.push(this, args.length);
+      if (++calls % 2 === 1) throw new Error('once');
+      return 1;
+    }
+    await backoff.execute(fn);
+    await backoff.execute(fn, 'a');
+    await new Backoff({ context, retryAll: true, maxTries: 2, attemptTimeout: 1000 }).execute(fn);
+    expect(seen).toEqual([
+      undefined,
+      0,
+      undefined,
+      0,
+      undefined,
+      1,
+      undefined,
+      1,
+      undefined,
+      0,
+      undefined,
+      0,
+    ]);
+  });
+});
