@@ -31,9 +31,8 @@
  * not (it is a report), 1 if a run returned wrong results.
  */
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import {
+  exposeGc,
   loadLibrary,
   loadPeers,
   median,
@@ -53,8 +52,7 @@ const ROUNDS = numberOption('rounds', SMOKE ? 1 : 5);
 const CONCURRENCY = 100;
 const WARMUP_ITEMS = Math.min(N, 10_000);
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 // --- the workload ----------------------------------------------------------------------------------
 

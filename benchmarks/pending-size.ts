@@ -7,16 +7,13 @@
  *
  * Run: `node --import tsx benchmarks/pending-size.ts` (builds nothing: reads dist/, as the benches do).
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
-import { contextFloor, loadLibrary } from './support.js';
+import { contextFloor, exposeGc, loadLibrary } from './support.js';
 
 const N = 10_000;
 /** Far enough out that no verdict falls due while measuring. */
 const BOUND = 1_000_000;
 
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+const gc = exposeGc();
 
 /** Heap bytes per pending execution started by `start` (its caller's handler included). */
 function bytesPerPending(start: () => Promise<unknown>): number {

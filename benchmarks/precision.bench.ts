@@ -37,11 +37,10 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { PALETTE, renderCdfChart } from './chart.js';
 import {
   contextFloor,
+  exposeGc,
   formatNumber,
   loadLibrary,
   loadPeers,
@@ -142,8 +141,7 @@ async function makeStart(row: RowKey): Promise<Start> {
 const CHILD = option('row') as RowKey | undefined;
 if (CHILD !== undefined) {
   if (!(CHILD in ROWS)) throw new Error(`unknown --row=${CHILD}`);
-  v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
+  const gc = exposeGc();
   const start = await makeStart(CHILD);
 
   /** How long the last run's synchronous start loop took (ms). */

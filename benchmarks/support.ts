@@ -11,6 +11,8 @@ import os from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 // --- statistics ------------------------------------------------------------------------------------
 
@@ -524,3 +526,12 @@ export const times = (x: number): string => `${x.toFixed(2)}x`;
 
 /** Resolves after one turn of the event loop (after the I/O and check phases). */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The collector's `gc()`, without starting node with `--expose-gc`: the flag is set at run time and
+ * the function read from a fresh context (the flag only exposes `gc` to contexts made after it).
+ */
+export function exposeGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}

@@ -180,22 +180,21 @@ async function retryUnbounded(
     stats.retries++;
     // A retry at once starts in the synchronous run that judged the failure: at `t`, with no
     // clock read of its own (reading `globalThis.performance` goes through a getter).
-    let startsAt = t;
+    attemptStartedAt = t;
     if (delay > 0) {
       await new Promise<void>((resolve) => startTimer(resolve, delay));
       stats.sleptTime += delay;
-      startsAt = now();
+      attemptStartedAt = now();
     } else {
       // At once, unless this execution already retried at once in this turn (see clock.ts).
       lastTurn = immediateTurn(lastTurn);
       if (lastTurn === -1) {
         await new Promise<void>(nextTurn);
-        startsAt = now();
+        attemptStartedAt = now();
       }
     }
     attempt = new Attempt(UNOWNED, attempt.attempt + 1);
     stats.attempts++;
-    attemptStartedAt = startsAt;
     let result: unknown;
     try {
       result = await callInAttempt(core, attempt, fn, thisArg, args);
