@@ -194,7 +194,9 @@ export class Backoff<TResult = unknown> {
    *   honour the signal inside it.
    * - The outcome: `body`'s result. If `body` fulfilled but the release failed, the call rejects
    *   with the release error. If `body` failed (or the lease was lost) and the release failed too,
-   *   it rejects with an `AggregateError` of both, `body`'s error first (and as its `cause`).
+   *   it rejects with an `AggregateError` of both, `body`'s error first (and as its `cause`);
+   *   but a lost lease whose release fails with a `LockLostError` (the adapter found it gone)
+   *   rejects with the loss's `LockLostError` alone.
    *
    * @typeParam L - the lease, inferred from `lock.acquire`.
    * @throws (rejects with) a `LockUnavailableError` when tries or time ran out while the lock was

@@ -368,7 +368,7 @@ export type RerunOptions = Omit<MapOptions, 'settled' | 'stopOnError'>;
  * carry their `item` and `index`, so nothing else needs to be kept.
  *
  * @returns the outcomes, in the order given, with the failed entries run again.
- * @throws (rejects with) a TypeError when `outcomes` is not an array of batch outcomes or `fn` is
+ * @throws (rejects with) a TypeError when `backoff` is not a Backoff, `outcomes` is not an array of batch outcomes or `fn` is
  * not a function, a TypeError or RangeError for bad options (as `map`'s, named `rerunFailed`); the batch's own failures are outcomes, as in `settled` mode.
  *
  * @example
@@ -383,6 +383,12 @@ export function rerunFailed<T, R>(
   fn: (item: T, index: number) => R | PromiseLike<R>,
   options?: RerunOptions,
 ): Promise<BatchOutcome<R, T>[]> {
+  // (Duck-typed: a Backoff from another copy of the package does as well.)
+  const candidate = backoff as Partial<Backoff<any>> | null | undefined;
+  if (typeof candidate?.withSignal !== 'function' || typeof candidate.execute !== 'function')
+    return Promise.reject(
+      new TypeError(`rerunFailed: 'backoff' must be a Backoff, got ${describe(backoff)}`),
+    );
   if (!Array.isArray(outcomes))
     return Promise.reject(
       new TypeError(

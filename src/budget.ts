@@ -255,7 +255,7 @@ class RetryQuotaImpl implements RetryQuota {
  * @throws TypeError when `options` is not an object, has an unknown key, or an option is not a
  *   number.
  * @throws RangeError when `capacity` is not a finite number > 0, or a cost or `noRetryIncrement`
- *   is not a finite number >= 0.
+ *   is not a finite number >= 0 (-0 is refused).
  * @example
  * ```ts
  * const quota = retryQuota(); // capacity 500, retry 5, timeout 10, refund 1
@@ -270,7 +270,7 @@ export function retryQuota(options: RetryQuotaOptions = {}): RetryQuota {
     const value = options[name];
     if (value === undefined) return fallback;
     checkNumber(where, name, value);
-    if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0))
+    if (!Number.isFinite(value) || value < 0 || Object.is(value, -0) || (!allowZero && value === 0))
       throw new RangeError(
         `${where}: '${name}' must be a finite number ${allowZero ? '>= 0' : '> 0'}, got ${describe(value)}`,
       );

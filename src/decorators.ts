@@ -56,17 +56,28 @@ function isPlainOptions(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Throws when `value`, an object that is not plain options, inherits one of the option names: an
- * `Object.create(defaults)` meant as options, whose option a copy would drop. The message names
- * it, as `new Backoff` would; any other object is left to the caller's own message.
+ * Throws when `value`, an object that is not plain options, inherits one of the option names, or
+ * inherits any key from plain objects only: an `Object.create(defaults)` meant as options, whose
+ * key a copy would drop. The message names it, as `new Backoff` would; any other object (a class
+ * instance, an AbortSignal) is left to the caller's own message.
  */
 function checkInherited(where: string, value: unknown): void {
   if (typeof value !== 'object' || value === null) return;
+  const fromPlain = inheritsFromPlainObjects(value);
   for (const key in value)
-    if (!Object.hasOwn(value, key) && KNOWN.includes(key))
+    if (!Object.hasOwn(value, key) && (fromPlain || KNOWN.includes(key)))
       throw new TypeError(
         `${where}: option '${key}' is inherited from a prototype; pass options as own properties`,
       );
+}
+
+/** Whether every prototype of `value` up to `Object.prototype` is a plain object (no class's). */
+function inheritsFromPlainObjects(value: object): boolean {
+  for (let proto = Object.getPrototypeOf(value); proto !== Object.prototype; ) {
+    if (proto === null || Object.hasOwn(proto, 'constructor')) return proto === null;
+    proto = Object.getPrototypeOf(proto);
+  }
+  return true;
 }
 
 function makeDecorator<TResult>(

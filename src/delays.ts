@@ -13,7 +13,7 @@
  */
 
 import type { DelayContext, DelayFunction, DelayStrategy } from './types.js';
-// checkTime turns -0 into 0, so no strategy ever returns -0.
+// checkTime refuses -0, and nothing below turns +0 into -0, so no strategy ever returns -0.
 import { checkOptions, checkTime, describe, MAX_TIMER_MS } from './validate.js';
 
 /**

@@ -15,6 +15,7 @@ import { exponential } from './delays.js';
 import { AttemptTimeoutError } from './errors.js';
 import { type BackoffOptions, KNOWN, METHOD_NAME_OPTIONS } from './options.js';
 import { parseRetryAfter } from './pushback.js';
+import { isThenable } from './thenables.js';
 import type { FailureKind, HookResult, RetryAfterHint, RetryEvent } from './types.js';
 import { checkOptions, describe } from './validate.js';
 
@@ -129,10 +130,15 @@ export interface FetchRetryEvent {
  */
 export interface FetchOptions {
   /**
-   * Response statuses worth another attempt, or a predicate on the response.
+   * Response statuses worth another attempt, or a predicate on the response. The predicate may be
+   * async (it may read a clone of the body): a returned promise is awaited within the attempt, and
+   * what it throws or rejects with is the attempt's error.
    * @defaultValue `[408, 429, 500, 502, 503, 504]`
    */
-  statuses?: readonly number[] | ((response: Response) => boolean) | undefined;
+  statuses?:
+    | readonly number[]
+    | ((response: Response) => boolean | PromiseLike<boolean>)
+    | undefined;
   /**
    * Methods retried without further ado (idempotent ones). Others are sent once (still under the
    * attempt timeout, the deadline and the signals) unless `retryNonIdempotent` is set or the
@@ -358,7 +364,7 @@ function optionalFunction<T>(name: string, value: unknown): T | undefined {
 }
 
 interface FetchConfig {
-  readonly isRetriableStatus: (response: Response) => boolean;
+  readonly isRetriableStatus: (response: Response) => boolean | PromiseLike<boolean>;
   readonly methods: ReadonlySet<string>;
   readonly retryNonIdempotent: boolean;
   readonly bufferBody: boolean;
@@ -372,7 +378,7 @@ interface FetchConfig {
 function normalizeFetchOptions(options: FetchOptions): FetchConfig {
   // Only undefined takes a default (here and for `methods`): a null is refused as a wrong type.
   const statuses = options.statuses === undefined ? DEFAULT_STATUSES : options.statuses;
-  let isRetriableStatus: (response: Response) => boolean;
+  let isRetriableStatus: (response: Response) => boolean | PromiseLike<boolean>;
   if (typeof statuses === 'function') isRetriableStatus = statuses;
   else if (Array.isArray(statuses)) {
     statuses.forEach((status: unknown, index) => {
@@ -734,9 +740,25 @@ export function createFetch(
           await discard(response);
           throw context.signal.reason;
         }
-        if (retriable && config.isRetriableStatus(response)) {
-          lastStatusError = new HttpStatusError(response, attempt);
-          throw lastStatusError;
+        if (retriable) {
+          let verdict: unknown;
+          try {
+            verdict = config.isRetriableStatus(response);
+            // An async predicate is awaited; a synchronous one costs no await.
+            if (isThenable(verdict)) verdict = await verdict;
+          } catch (error) {
+            await discard(response);
+            throw error;
+          }
+          if (context.signal.aborted) {
+            // The attempt ended while the predicate ran.
+            await discard(response);
+            throw context.signal.reason;
+          }
+          if (verdict) {
+            lastStatusError = new HttpStatusError(response, attempt);
+            throw lastStatusError;
+          }
         }
         return response;
       } finally {

@@ -297,6 +297,9 @@ async function hold<L, R>(
   try {
     await lock.release(lease);
   } catch (releaseError) {
+    // The adapter found the lease already gone (a PostgreSQL session that ended): that is the loss
+    // the call rejects with, not a second failure.
+    if (lost !== undefined && releaseError instanceof LockLostError) throw lost;
     if (!failed) throw releaseError;
     throw new AggregateError(
       [failure, releaseError],

@@ -44,7 +44,7 @@ const MAX_CAUSE_DEPTH = 8;
  *
  * @example
  * ```ts
- * const api = new Backoff({ maxTries: 4, pause: exponential({ base: 100, jitter: 'full' }),
+ * const api = new Backoff({ maxTries: 4, pause: exponential({ initial: 100, jitter: 'full' }),
  *   retryOn: isTransientNetworkError });
  * ```
  */

@@ -258,7 +258,8 @@ export function normalizeOptions(
   options: BackoffOptions<any> | undefined,
   where = 'Backoff',
 ): Policy {
-  if (options === undefined || options === null) options = {};
+  // (Not null: as for every other factory, null is not an options object.)
+  if (options === undefined) options = {};
   checkOptions(where, options, KNOWN);
 
   const attemptTimeout = checkOptionTime(where, 'attemptTimeout', options.attemptTimeout, {

@@ -219,11 +219,12 @@ export function redisLock(
   key: string,
   options: RedisLockOptions,
 ): RedisLock {
-  const send = senderFor(client);
-  if (send === undefined)
+  const found = senderFor(client);
+  if (found === undefined)
     throw new TypeError(
       `redisLock: 'client' must be a node-redis or ioredis client (with eval), got ${describe(client)}`,
     );
+  const send: Send = found;
   if (typeof key !== 'string' || key.length === 0)
     throw new TypeError(`redisLock: 'key' must be a non-empty string, got ${describe(key)}`);
   // Non-enumerable and inherited keys too: an inherited ttl would be read, an unknown one ignored.
@@ -270,39 +271,48 @@ export function redisLock(
       return renewed;
     },
     release(lease: RedisLease): Promise<void> {
-      checkLease(lease, key, 'redisLock.release');
-      const expiresAt = expiries.get(lease);
-      expiries.delete(lease);
-      const controller = new AbortController();
-      const released = send(RELEASE, [key], [lease.token], controller.signal).then(() => {});
-      // A lease of another lock object on the same key: no expiry known, wait for the answer.
-      if (expiresAt === undefined) return released;
-      const left = expiresAt - performance.now();
-      if (left <= 0) {
-        // Expired already: Redis has freed the key (or given it to another token, which the
-        // script leaves alone). Nothing to wait for.
-        released.catch(() => {});
-        return Promise.resolve();
+      // Bad input and a client that throws reject, as acquire and renew do (they are async).
+      try {
+        return releaseLease(lease);
+      } catch (error) {
+        return Promise.reject(error);
       }
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          controller.abort();
-          released.catch(() => {});
-          resolve();
-        }, left);
-        released.then(
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        );
-      });
     },
   });
+
+  function releaseLease(lease: RedisLease): Promise<void> {
+    checkLease(lease, key, 'redisLock.release');
+    const expiresAt = expiries.get(lease);
+    expiries.delete(lease);
+    const controller = new AbortController();
+    const released = send(RELEASE, [key], [lease.token], controller.signal).then(() => {});
+    // A lease of another lock object on the same key: no expiry known, wait for the answer.
+    if (expiresAt === undefined) return released;
+    const left = expiresAt - performance.now();
+    if (left <= 0) {
+      // Expired already: Redis has freed the key (or given it to another token, which the
+      // script leaves alone). Nothing to wait for.
+      released.catch(() => {});
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        controller.abort();
+        released.catch(() => {});
+        resolve();
+      }, left);
+      released.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,11 +55,12 @@ export function checkOptions(
 
 /**
  * Checks a time in milliseconds: a number in [0, {@link MAX_TIMER_MS}] (what `setTimeout` can
- * wait). Returns it with `-0` made `0`. For the parameters of delay strategies, which may be
- * computed; the policy's own times use {@link checkOptionTime}.
+ * wait), fractions included. For the parameters of delay strategies, which may be computed; the
+ * policy's own times use {@link checkOptionTime}.
  *
  * @throws TypeError when `value` is not a number.
- * @throws RangeError when it is negative, NaN, infinite or above {@link MAX_TIMER_MS}.
+ * @throws RangeError when it is negative (-0 too: a sign a computation went wrong, as for the
+ *   policy's times), NaN, infinite or above {@link MAX_TIMER_MS}.
  */
 export function checkTime(where: string, name: string, value: unknown): number {
   if (typeof value !== 'number')
@@ -67,11 +68,11 @@ export function checkTime(where: string, name: string, value: unknown): number {
       `${where}: '${name}' must be a number of milliseconds, got ${describe(value)}`,
     );
   // `!(value >= 0)` also catches NaN; the upper bound also catches Infinity.
-  if (!(value >= 0) || value > MAX_TIMER_MS)
+  if (!(value >= 0) || value > MAX_TIMER_MS || Object.is(value, -0))
     throw new RangeError(
       `${where}: '${name}' must be a finite number >= 0 and <= ${MAX_TIMER_MS}, got ${describe(value)}`,
     );
-  return value + 0;
+  return value;
 }
 
 /**

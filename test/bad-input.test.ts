@@ -174,12 +174,12 @@ function count({ limit, nullable = limit }: { limit: boolean; nullable?: boolean
   );
 }
 
-/** A delay strategy's time (`checkTime`): any finite number in [0, 2^31 - 1]; -0 reads as 0. */
+/** A delay strategy's time (`checkTime`): any finite number in [0, 2^31 - 1], fractions included; -0 refused. */
 const strategyTime = numeric({
   negative: R,
   NaN: R,
   Infinity: R,
-  '-0': OK,
+  '-0': R,
   'non-integer': OK,
   '2^31': R,
   zero: OK,
@@ -433,7 +433,7 @@ const quota = (zero: boolean) =>
     negative: R,
     NaN: R,
     Infinity: R,
-    '-0': zero ? OK : R,
+    '-0': R,
     'non-integer': OK,
     '2^31': OK,
     zero: zero ? OK : R,
@@ -579,6 +579,15 @@ const entries: Entry[] = [
     baseline: {},
     options: rerunOptions,
     call: (input) => rerunFailed(new Backoff(), [], ok, input),
+  },
+  {
+    name: 'rerunFailed(backoff, outcomes, fn): the backoff',
+    where: 'rerunFailed',
+    rejects: true,
+    optionsObject: false,
+    baseline: { backoff: new Backoff() },
+    options: { backoff: { kind: instance, valid: new Backoff() } },
+    call: ({ backoff }) => rerunFailed(backoff as Backoff, [], ok),
   },
   {
     name: 'rerunFailed(backoff, outcomes, fn)',
@@ -1042,6 +1051,13 @@ function casesOf(entry: Entry): Case[] {
       input: { ...base, maxDelay: 100 },
       outcome: T,
       parts: ["unknown option 'maxDelay'"],
+    });
+    cases.push({
+      entry,
+      title: 'unknown key, inherited',
+      input: Object.assign(Object.create({ maxDelay: 100 }), base),
+      outcome: T,
+      parts: ["'maxDelay'", 'inherited'],
     });
     const hidden = { ...base };
     Object.defineProperty(hidden, 'maxDelay', { value: 100, enumerable: false });

@@ -193,6 +193,42 @@ describe('what is retried', () => {
     expect(statuses).toHaveBeenCalledTimes(2);
   });
 
+  it('awaits an async statuses predicate (it may read the body), in both forms', async () => {
+    for (const form of ['options', 'backoff'] as const) {
+      const { fetch } = script(503, 503, 200, 200);
+      const seen: number[] = [];
+      const statuses = async (response: Response) => {
+        seen.push(response.status);
+        const text = await response.clone().text();
+        return text.length >= 0 && response.status === 503;
+      };
+      const http =
+        form === 'options'
+          ? createFetch({ ...fast, maxTries: 5, fetch, statuses })
+          : createFetch(new Backoff({ maxTries: 5, pause: 0 }), { fetch, statuses });
+      expect((await http('http://x.test/')).status).toBe(200);
+      expect(seen).toEqual([503, 503, 200]);
+      expect(fetch).toHaveBeenCalledTimes(3);
+    }
+  });
+
+  it('an async statuses predicate that says no, or rejects, is not a retry', async () => {
+    const no = script(503, 200);
+    const http = createFetch({ ...fast, fetch: no.fetch, statuses: async () => false });
+    expect((await http('http://x.test/')).status).toBe(503);
+    expect(no.fetch).toHaveBeenCalledTimes(1);
+
+    const broken = script(503, 200);
+    const failure = new Error('predicate broke');
+    const failing = createFetch({
+      ...fast,
+      fetch: broken.fetch,
+      statuses: () => Promise.reject(failure),
+    });
+    await expect(failing('http://x.test/')).rejects.toBe(failure);
+    expect(broken.fetch).toHaveBeenCalledTimes(1);
+  });
+
   it("retries fetch's TypeError but not a TypeError from elsewhere", async () => {
     const { fetch } = script(new TypeError('fetch failed'), 200);
     expect((await createFetch({ ...fast, fetch })('http://x.test/')).status).toBe(200);

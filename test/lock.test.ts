@@ -634,6 +634,29 @@ describe('withLock: renewal', () => {
     expect(error.errors[0]).toBeInstanceOf(LockLostError);
     expect(error.errors[1]).toBe(releaseError);
   });
+
+  it('rejects with the loss alone when the release of the lost lease finds it gone (LockLostError)', async () => {
+    const lock = new MemoryLock([], { ttl: 300 });
+    lock.renewWith = false;
+    lock.releaseError = new LockLostError('the session holding it ended before the release');
+    let reason: unknown;
+    const result = observe(
+      backoff().withLock(
+        lock,
+        (_lease, signal) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => {
+              reason = signal.reason;
+              reject(signal.reason);
+            }),
+          ),
+      ),
+    );
+    await settle();
+    expect(result.error).toBeInstanceOf(LockLostError);
+    expect(result.error).toBe(reason);
+    expect((result.error as Error).message).toMatch(/renewal found the lease gone/);
+  });
 });
 
 describe('withLock: bad input', () => {

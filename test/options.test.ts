@@ -840,8 +840,13 @@ describe('the option names, read when the module is evaluated', () => {
 });
 
 describe('options: null and function-shaped values', () => {
-  it('new Backoff(null) is the defaults, as undefined is', async () => {
-    const backoff = new Backoff(bad(null));
+  it('new Backoff(null) is refused, as by every other factory; undefined is the defaults', async () => {
+    expectThrow(
+      () => new Backoff(bad(null)),
+      TypeError,
+      /^Backoff: options must be an object, got null$/,
+    );
+    const backoff = new Backoff(undefined);
     await expect(backoff.execute(async () => 'ok')).resolves.toBe('ok');
     expect(backoff.statistics).toMatchObject({ attempts: 1, successes: 1 });
   });

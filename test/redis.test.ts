@@ -22,7 +22,12 @@ import {
   SocketClosedUnexpectedlyError as SocketClosedUnexpectedlyErrorV4,
 } from 'redis-v4';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isTransientRedisError, type RedisLockClient, redisLock } from '../src/redis.js';
+import {
+  isTransientRedisError,
+  type RedisLease,
+  type RedisLockClient,
+  redisLock,
+} from '../src/redis.js';
 import { type InstalledClock, installFakeClock } from './support/clock.js';
 
 interface Call {
@@ -276,14 +281,27 @@ describe('redisLock: commands', () => {
     expect(calls[3]!.script).toMatch(/GET.*ARGV\[1\][\s\S]*DEL/);
   });
 
-  it('refuses a lease of another key (TypeError)', async () => {
+  it('refuses a lease of another key, or no lease (rejects with a TypeError, as acquire and renew do)', async () => {
     const { client } = nodeRedis(async () => 1);
     const lock = redisLock(client, 'a', { ttl: 10 });
     const other = (await redisLock(client, 'b', { ttl: 10 }).acquire())!;
-    expect(() => lock.release(other)).toThrow(
+    await expect(lock.release(other)).rejects.toThrow(
       /redisLock.release: 'lease' must be a lease of the lock on 'a'/,
     );
+    await expect(lock.release({} as RedisLease)).rejects.toThrow(TypeError);
     await expect(lock.renew(other)).rejects.toThrow(TypeError);
+  });
+
+  it('rejects when the client throws synchronously on release', async () => {
+    const failure = new Error('client closed');
+    let n = 0;
+    const { client } = nodeRedis((() => {
+      if (n++ === 0) return Promise.resolve(1);
+      throw failure;
+    }) as () => Promise<unknown>);
+    const lock = redisLock(client, 'k', { ttl: 1000 });
+    const lease = (await lock.acquire())!;
+    await expect(lock.release(lease)).rejects.toBe(failure);
   });
 
   it('reports a release error', async () => {
@@ -515,7 +533,7 @@ describe('redisLock: client shapes and inputs, at their edges', () => {
   ])('refuses %s as a lease (TypeError), sending nothing', async (_what, bad) => {
     const { client, calls } = nodeRedis(async () => 1);
     const lock = redisLock(client, 'k', { ttl: 10 });
-    expect(() => lock.release(bad as never)).toThrow(
+    await expect(lock.release(bad as never)).rejects.toThrow(
       /^redisLock\.release: 'lease' must be a lease of the lock on 'k', got /,
     );
     await expect(lock.renew(bad as never)).rejects.toThrow(

@@ -49,9 +49,8 @@ group('checkOptions', () => {
 });
 
 group('checkTime', () => {
-  it('returns a time in [0, MAX_TIMER_MS], with -0 made 0', () => {
+  it('returns a time in [0, MAX_TIMER_MS], fractions included', () => {
     expect(checkTime('f', 't', 0)).toBe(0);
-    expect(Object.is(checkTime('f', 't', -0), 0)).toBe(true);
     expect(checkTime('f', 't', 1.5)).toBe(1.5);
     expect(checkTime('f', 't', MAX_TIMER_MS)).toBe(MAX_TIMER_MS);
   });
@@ -60,7 +59,7 @@ group('checkTime', () => {
     expect(thrown(() => checkTime('f', 't', '5'))).toEqual(
       new TypeError("f: 't' must be a number of milliseconds, got '5' (a string)"),
     );
-    for (const value of [-1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMER_MS + 1]) {
+    for (const value of [-1, -0, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIMER_MS + 1]) {
       const error = thrown(() => checkTime('f', 't', value));
       expect(error).toBeInstanceOf(RangeError);
       expect(error.message).toBe(

@@ -93,8 +93,8 @@ may go without one): write 5s or 5000ms, not 5.
 
 Each attempt runs in its own process group. A stopped attempt's group gets SIGTERM, then
 SIGKILL after --grace; so do processes the command leaves running when it exits. The
-next attempt starts only once the group is gone. SIGINT, SIGTERM and SIGHUP are
-forwarded to the command and stop the retries.
+next attempt starts only once the group is gone. SIGINT, SIGTERM, SIGHUP and SIGQUIT
+are forwarded to the command and stop the retries.
 
 Exit status: 0 on success; the command's last exit code (128+n if signal n killed it);
 124 when the deadline passed or the last attempt timed out; 125 if asyncbackoff itself

@@ -12,6 +12,7 @@ import {
   AttemptTimeoutError,
   Backoff,
   currentAttempt,
+  DeadlineExceededError,
   type GiveupEvent,
   type RetryEvent,
 } from '../index.js';
@@ -34,12 +35,15 @@ export interface CliIo {
   readonly stdout: { write(text: string): unknown };
   /** For progress lines and errors. */
   readonly stderr: { write(text: string): unknown };
-  /** Emits the signals to forward to the command: `'SIGINT'`, `'SIGTERM'`, `'SIGHUP'`. */
+  /** Emits the signals to forward to the command: `'SIGINT'`, `'SIGTERM'`, `'SIGHUP'`, `'SIGQUIT'`. */
   readonly signals: Pick<EventEmitter, 'on' | 'off'>;
 }
 
-/** Signals this process forwards to the command before it stops retrying. */
-const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/**
+ * Signals this process forwards to the command before it stops retrying: those `timeout(1)`
+ * forwards. Any of them would otherwise end this process and leave the command running.
+ */
+export const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 
 /** Exit status when time ran out, as `timeout(1)`. */
 const EXIT_TIMEOUT = 124;
@@ -121,6 +125,8 @@ async function run(config: CliConfig, io: CliIo): Promise<number> {
     return `failed (${String(error)}) after ${took}`;
   };
   let lastFailure = '';
+  /** When onGiveup was told (ms since the start). */
+  let gaveUpAfter = 0;
 
   const attempt = async (): Promise<ExitStatus> => {
     attemptStartedAt = performance.now();
@@ -156,6 +162,7 @@ async function run(config: CliConfig, io: CliIo): Promise<number> {
     },
     onGiveup(event: GiveupEvent) {
       giveup = event.reason;
+      gaveUpAfter = event.elapsed;
       lastFailure = `${label(event.attempt)} ${failure(event.error)}`;
     },
   });
@@ -190,13 +197,17 @@ async function run(config: CliConfig, io: CliIo): Promise<number> {
         reason = 'spawn-error';
         code = error.exitCode;
         io.stderr.write(`asyncbackoff: ${error.message}\n`);
-      } else if (giveup === 'deadline') {
-        // onGiveup is told of the deadline whether it passed during an attempt or a pause.
+      } else if (giveup === 'deadline' || error instanceof DeadlineExceededError) {
+        // onGiveup is told of the deadline whether it passed during an attempt or a pause, or
+        // whether the pause would have crossed it; a zero deadline rejects before any attempt.
         reason = 'deadline';
         code = EXIT_TIMEOUT;
-        say(
-          `${lastFailure}; deadline of ${formatDuration(config.deadline!)} reached after ${plural(attempts, 'attempt')}`,
-        );
+        const deadline = formatDuration(config.deadline!);
+        const end =
+          giveup === 'deadline' && gaveUpAfter < config.deadline!
+            ? `the next attempt would start past the deadline of ${deadline}; giving up after ${plural(attempts, 'attempt')}`
+            : `deadline of ${deadline} reached after ${plural(attempts, 'attempt')}`;
+        say(lastFailure === '' ? end : `${lastFailure}; ${end}`);
       } else if (error instanceof CommandExitError || error instanceof AttemptTimeoutError) {
         reason = giveup === 'giveup' ? 'not-retriable' : 'max-tries';
         code = error instanceof CommandExitError ? error.exitCode : EXIT_TIMEOUT;

@@ -4,13 +4,14 @@
  * progress line, a command's report through a socket), never a sleep.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HELP } from '../../src/cli/args.js';
 import { parseDuration } from '../../src/cli/duration.js';
-import { type CliIo, main, version } from '../../src/cli/main.js';
+import { type CliIo, FORWARDED, main, version } from '../../src/cli/main.js';
 import { alive, leaving, type Mailbox, mailbox, NODE, node, tempDir } from '../support/cli.js';
 
 const posix = process.platform !== 'win32';
@@ -77,8 +78,7 @@ async function run(...argv: string[]) {
   const c = cli(...argv);
   const code = await c.done;
   // Nothing is left listening once main has answered.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'])
-    expect(c.signals.listenerCount(signal)).toBe(0);
+  for (const signal of FORWARDED) expect(c.signals.listenerCount(signal)).toBe(0);
   const json = argv.includes('--json');
   return { code, stdout: c.stdout(), stderr: c.stderr(), summary: json ? c.summary() : undefined };
 }
@@ -324,9 +324,19 @@ describe('main: running the command', () => {
     expect(o.summary?.elapsedMs as number).toBeLessThan(20_000);
     expect(o.stderr).toMatch(
       new RegExp(
-        `^asyncbackoff: attempt 1 failed \\(exit 1\\) after ${DUR}; deadline of 20s reached after 1 attempt\n$`,
+        `^asyncbackoff: attempt 1 failed \\(exit 1\\) after ${DUR}; the next attempt would start past the deadline of 20s; giving up after 1 attempt\n$`,
       ),
     );
+  });
+
+  it('exits 124 without running the command on a zero deadline (the deadline has passed)', async () => {
+    const marker = join(dir, 'zero-deadline-ran');
+    const touch = node(`require('fs').writeFileSync(process.argv[1], 'ran')`, marker);
+    const o = await run('-d', '0', '--json', ...touch);
+    expect(o.code).toBe(124);
+    expect(o.summary).toMatchObject({ ok: false, exitCode: 124, attempts: 0, reason: 'deadline' });
+    expect(o.stderr).toBe('asyncbackoff: deadline of 0ms reached after 0 attempts\n');
+    expect(existsSync(marker)).toBe(false);
   });
 
   it.runIf(posix)('stops what the command leaves running, keeping its exit status', async () => {
@@ -376,6 +386,19 @@ describe.runIf(posix)('main: signals', () => {
     expect(c.stderr()).toBe('asyncbackoff: received SIGINT; stopping\n');
     expect(c.signals.listenerCount('SIGTERM')).toBe(0);
   });
+
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'])(
+    'forwards %s: no retry, and the exit status is 128 + n without a running command',
+    async (signal) => {
+      const c = cli('-p', '30s', '--json', ...node('process.exit(1)'));
+      await c.line(/next in 30s\n$/);
+      c.signals.emit(signal);
+      const code = 128 + (os.constants.signals as Record<string, number>)[signal]!;
+      expect(await c.done).toBe(code);
+      expect(c.summary()).toMatchObject({ exitCode: code, attempts: 1, reason: 'interrupted' });
+      expect(c.stderr()).toMatch(new RegExp(`\nasyncbackoff: received ${signal}; stopping\n$`));
+    },
+  );
 
   it('exits 128 + n on a signal during a pause', async () => {
     const c = cli('-p', '30s', '--json', ...node('process.exit(1)'));

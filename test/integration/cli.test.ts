@@ -387,9 +387,26 @@ describe('asyncbackoff CLI', () => {
     expect(o.code).toBe(124);
     expect(o.summary).toMatchObject({ attempts: 1, reason: 'deadline' });
     expect(o.stderr).toMatch(
-      /attempt 1 failed \(exit 1\) after .*; deadline of 2s reached after 1 attempt$/m,
+      /attempt 1 failed \(exit 1\) after .*; the next attempt would start past the deadline of 2s; giving up after 1 attempt$/m,
     );
     expect(o.summary.elapsedMs as number).toBeLessThan(2000);
+  });
+
+  it('forwards SIGQUIT to the command as timeout(1) does: it does not outlive asyncbackoff', async () => {
+    const script = `process.on('SIGQUIT', () => {
+        console.log('child got SIGQUIT');
+        process.exit(3);
+      });
+      console.log('ready ' + process.pid); setInterval(() => {}, 1e6);`;
+    const c = cli('--grace', '10s', '--json', '--', NODE, '-e', script);
+    const [, child] = (await c.line(/^ready (\d+)$/)).map(Number);
+    c.process.kill('SIGQUIT');
+    await c.line(/^child got SIGQUIT$/);
+    const o = await c.done;
+    expect(o.code).toBe(3);
+    expect(o.summary).toMatchObject({ exitCode: 3, attempts: 1, reason: 'interrupted' });
+    expect(o.stderr).toMatch(/received SIGQUIT; stopping/);
+    expect(alive(child!)).toBe(false);
   });
 
   it('forwards SIGTERM to the command, stops retrying and exits with its status', async () => {

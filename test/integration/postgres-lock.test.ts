@@ -101,6 +101,43 @@ describe.skipIf(missingPgEnv.length > 0)('PostgreSQL: advisory locks through wit
     expect(rows[0]!.v).toBe(400);
   }, 60_000);
 
+  it("the holder's session terminated inside its section: the body's signal aborts and the call rejects with LockLostError", async () => {
+    // The recipe's pool stays open: the next test uses it, and ends it.
+    const { withAdvisoryLock } = await import('./recipes/advisory-lock.js');
+    const { LockLostError } = await import('asyncbackoff');
+    let held: (pid: number | undefined) => void = () => {};
+    const holding = new Promise<number | undefined>((resolve) => {
+      held = resolve;
+    });
+    let reason: unknown;
+    const call = withAdvisoryLock(
+      `terminated-${process.pid}`,
+      (lease, signal) =>
+        new Promise<never>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            reject(signal.reason);
+          });
+          held(lease.backendPid);
+        }),
+    );
+    const outcome = call.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const pid = await Promise.race([
+      holding,
+      outcome.then((error) => Promise.reject(new Error(`the call ended first: ${error}`))),
+    ]);
+    expect(pid).toBeTypeOf('number');
+    const { rows } = await admin.query('SELECT pg_terminate_backend($1) AS done', [pid]);
+    expect(rows[0].done).toBe(true);
+    // The session is checked every 2 s (the recipe's default checkEvery).
+    const error = await outcome;
+    expect(error).toBeInstanceOf(LockLostError);
+    expect(error).toBe(reason);
+  }, 30_000);
+
   it('a holder killed inside its section frees the lock at once', async () => {
     const name = `killed-${process.pid}`;
     const victim = start({ name, table: TABLE, count: 0, hold: true });
