@@ -139,6 +139,8 @@ async function retryUnbounded(
   let attemptStartedAt = startedAt;
   let previousDelay: number | undefined;
   let lastTurn = -1;
+  /** Whether this loop's promise already follows the execution's (see below). */
+  let linked = false;
   for (;;) {
     const t = now();
     attempt.finished = true;
@@ -191,8 +193,16 @@ async function retryUnbounded(
       if (lastTurn === -1) {
         await new Promise<void>(nextTurn);
         attemptStartedAt = now();
+      } else if (!linked) {
+        // The first retry, at once: this loop's promise was returned to the first attempt's
+        // handler a moment ago, and the execution's promise takes it on in the next microtask.
+        // Two hops let that happen first, so that what the retry throws, even one `await` in,
+        // shows the caller (V8 follows only reactions already attached).
+        await undefined;
+        await undefined;
       }
     }
+    linked = true;
     attempt = new Attempt(UNOWNED, attempt.attempt + 1);
     stats.attempts++;
     let result: unknown;

@@ -17,11 +17,13 @@ function brand(klass: Function, key: symbol): void {
 
 function branded(klass: Function, self: Function, brand: symbol, value: unknown): boolean {
   if (self !== klass) return Function.prototype[Symbol.hasInstance].call(self, value);
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[brand] === true
-  );
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return (value as Record<symbol, unknown>)[brand] === true;
+  } catch {
+    // A proxy whose `get` throws: none of ours, and the engine must not fail on reading it.
+    return false;
+  }
 }
 
 /**

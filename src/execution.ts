@@ -143,8 +143,9 @@ function callBare(fn: () => unknown): unknown {
   return fn();
 }
 
-/** What drive() is handed: an attempt's promise to await, or how the execution ended. */
+/** What drive() is handed: an attempt to start at `run`, its promise to await, or how the execution ended. */
 type RelayStep =
+  | { readonly run: number }
   | { readonly attempt: Attempt; readonly value: unknown }
   | { readonly ok: boolean; readonly value: unknown };
 
@@ -210,8 +211,10 @@ class Extras {
   /** The breaker's pass for the running attempt, until the attempt's outcome is recorded. */
   pass: BreakerPass | undefined = undefined;
   stopWaiting: (() => void) | undefined = undefined;
-  /** From the first retry on, attempts are observed by drive() (see relay). */
+  /** From the first retry on, attempts are started and observed by drive() (see relay). */
   relaying = false;
+  /** drive() is starting an attempt: runAttempt goes ahead instead of handing it over. */
+  inDrive = false;
   relayQueue: RelayStep | undefined = undefined;
   relayNext: ((step: RelayStep) => void) | undefined = undefined;
   /** Ends drive()'s race for the running attempt. */
@@ -366,6 +369,10 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
 
   /** Starts the next attempt at time `t`, if the breaker lets it. */
   private runAttempt(t: number): void {
+    // A retry is started by drive(), so that what it throws, even at once, shows the caller (see
+    // the relay). The code-block form's body is not called by the engine.
+    if (this.current !== undefined && this.driver === undefined && !this.more.inDrive)
+      return this.relay({ run: t });
     const core = this.core;
     const breaker = core.policy.breaker;
     if (breaker !== undefined) {
@@ -416,24 +423,24 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     );
   }
 
-  // ── The relay: retries awaited on one async loop ──────────────────────────────────────────
+  // ── The relay: retries started and awaited on one async loop ──────────────────────────────
   //
-  // V8 links the stack of an error thrown after an await to the async functions awaiting it, one
-  // promise at a time, as long as each promise has a single reaction that is an await (or a
-  // builtin resolving function). From the first retry on, the execution's own promise follows
-  // drive(), and drive() awaits each attempt (raced against its end), so an error thrown by a
-  // retry shows the caller of execute(), as p-retry's do. It costs an async loop and a race per
+  // V8 links the stack of an error to the async functions awaiting the one it is thrown in, one
+  // promise at a time, as long as each promise already has a single reaction that is an await (or
+  // a builtin resolving function). From the first retry on, the execution's own promise follows
+  // drive(); drive() calls each attempt's function and, in the same synchronous run, awaits its
+  // promise (raced against its end). So an error a retry throws, at once or after any await,
+  // shows the caller of execute(), as p-retry's do. It costs an async loop, a race and a hop per
   // retry, and nothing on the happy path.
 
-  /** Hands an attempt (or how the execution ended) to drive(), starting it the first time. */
+  /** Hands a step to drive(), starting drive() the first time. */
   private relay(step: RelayStep): void {
     const extras = this.more;
     if (!extras.relaying) {
       extras.relaying = true;
-      extras.relayQueue = step;
-      // From now on the execution's promise settles as drive() does (see conclude).
+      // From now on the execution's promise settles as drive() does (see conclude). drive()
+      // starts by waiting: its first step runs once its promise follows the execution's.
       this.resolve(this.drive(extras));
-      return;
     }
     const wake = extras.relayNext;
     extras.relayNext = undefined;
@@ -449,6 +456,17 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         step = await new Promise<RelayStep>((resolve) => {
           extras.relayNext = resolve;
         });
+      if ('run' in step) {
+        // Settled meanwhile (cancelled, the deadline): its conclusion is the next step.
+        if (this.settled) continue;
+        extras.inDrive = true;
+        try {
+          this.runAttempt(step.run);
+        } finally {
+          extras.inDrive = false;
+        }
+        continue;
+      }
       if (!('attempt' in step)) {
         if (step.ok) return step.value;
         throw step.value;
@@ -1122,7 +1140,13 @@ export function warnIfNothingRetries(core: Core, error: unknown): void {
   const { policy, notes } = core;
   if (notes.warnedNoFilter || hasErrorFilter(policy) || policy.maxTries <= 1) return;
   notes.warnedNoFilter = true;
-  const name = error instanceof Error ? error.name : describe(error);
+  let name: string;
+  try {
+    name = error instanceof Error ? String(error.name) : describe(error);
+  } catch {
+    // A getter or proxy trap that throws: the execution still rejects with the very value.
+    name = 'a value that cannot be shown';
+  }
   const tries = policy.maxTries === Number.POSITIVE_INFINITY ? 'more' : policy.maxTries;
   process.emitWarning(
     `asyncbackoff: an execution rejected with ${name}, which is not retriable, although its policy allows ${tries} tries: no thrown error is retriable without 'exceptions', 'retryOn', 'retryAll' or 'policy' (only attempt timeouts are). Add one of them, or set maxTries: 1.`,

@@ -52,5 +52,16 @@ export function settleWith(
     onFulfilled(value);
     return;
   }
-  promiseThen.call(new Promise((resolve) => resolve(value)), onFulfilled, onRejected);
+  // Adopted as the language adopts a thenable: `then`, read once above, called in a job of its
+  // own with resolving functions that act once (reading it again could find another value).
+  const adopted = new Promise((resolve, reject) => {
+    void Promise.resolve().then(() => {
+      try {
+        Reflect.apply(then as Function, value, [resolve, reject]);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+  promiseThen.call(adopted, onFulfilled, onRejected);
 }

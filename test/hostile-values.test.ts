@@ -99,6 +99,55 @@ describe('hostile return values', () => {
     await expect(new Backoff({ deadline: 100 }).execute(() => outer)).resolves.toBe(7);
   });
 
+  it('reads a thenable’s then once, as await does (a getter that answers once)', async () => {
+    const once = () => {
+      let reads = 0;
+      return {
+        get then() {
+          reads++;
+          if (reads > 1) throw new Error('then read twice');
+          return (resolve: (value: unknown) => void) => resolve('once');
+        },
+      };
+    };
+    expect(await (async () => await once())()).toBe('once');
+    for (const options of [{}, { attemptTimeout: 50 }, { deadline: 100 }] as const) {
+      const result = track(new Backoff(options).execute(once));
+      await t.clock.tickAsync(0);
+      expect(result.status, JSON.stringify(options)).toBe('fulfilled');
+      expect(result.value).toBe('once');
+    }
+  });
+
+  it('a thrown proxy whose get throws, or an error whose name getter throws, is rejected with as is', async () => {
+    const trap = new Proxy(new Error('proxied'), {
+      get() {
+        throw new Error('getter boom');
+      },
+    });
+    const namely = new Error('named');
+    Object.defineProperty(namely, 'name', {
+      get() {
+        throw new Error('getter boom');
+      },
+    });
+    for (const [thrown, options] of [
+      [trap, { maxTries: 1 }],
+      [trap, { maxTries: 3, retryOn: () => false }],
+      [trap, { maxTries: 3, attemptTimeout: 100 }],
+      [namely, { maxTries: 5 }],
+    ] as const) {
+      const result = track(
+        new Backoff(options).execute(() => {
+          throw thrown;
+        }),
+      );
+      await t.clock.tickAsync(0);
+      expect(result.status).toBe('rejected');
+      expect(result.error).toBe(thrown);
+    }
+  });
+
   it('none of it leaves an unhandled rejection or a timer behind', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);

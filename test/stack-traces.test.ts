@@ -11,8 +11,19 @@ async function fails(): Promise<never> {
   throw new Error('from a later attempt');
 }
 
-async function theCallerOfExecute(backoff: Backoff): Promise<unknown> {
-  return await backoff.execute(fails);
+async function theCallerOfExecute(backoff: Backoff, fn: () => unknown = fails): Promise<unknown> {
+  return await backoff.execute(fn);
+}
+
+/** Throws before any await: the attempt's error is made in the engine's own call stack. */
+function throwsAtOnce(): never {
+  throw new Error('from a later attempt');
+}
+
+/** Throws one microtask in, before the engine could attach anything to the attempt's promise. */
+async function throwsAfterAwaitNull(): Promise<never> {
+  await null;
+  throw new Error('from a later attempt');
 }
 
 describe('stack traces after a retry', () => {
@@ -42,9 +53,27 @@ describe('stack traces after a retry', () => {
     ['a hook between attempts', { onRetry: () => {} }],
     ['a signal', { signal: new AbortController().signal }],
   ] as const)('with %s, an error from a later attempt shows the caller too', async (_, extra) => {
-    const backoff = new Backoff({ retryAll: true, maxTries: 3, ...extra });
-    const error = (await theCallerOfExecute(backoff).catch((e: unknown) => e)) as Error;
-    expect(error.message).toBe('from a later attempt');
-    expect(error.stack).toMatch(/at (async )?theCallerOfExecute/);
+    for (const fn of [fails, throwsAtOnce, throwsAfterAwaitNull])
+      for (const pause of [0, 1])
+        for (const maxTries of [2, 3]) {
+          const backoff = new Backoff({ retryAll: true, maxTries, pause, ...extra });
+          const error = (await theCallerOfExecute(backoff, fn).catch((e: unknown) => e)) as Error;
+          expect(error.message).toBe('from a later attempt');
+          expect(error.stack, `${fn.name}, pause ${pause}, maxTries ${maxTries}`).toMatch(
+            /at (async )?theCallerOfExecute/,
+          );
+        }
+  });
+
+  it('without limits, a function that throws at once or after `await null` keeps the caller too', async () => {
+    for (const fn of [fails, throwsAtOnce, throwsAfterAwaitNull])
+      for (const pause of [0, 1])
+        for (const maxTries of [2, 3]) {
+          const backoff = new Backoff({ retryAll: true, maxTries, pause });
+          const error = (await theCallerOfExecute(backoff, fn).catch((e: unknown) => e)) as Error;
+          expect(error.stack, `${fn.name}, pause ${pause}, maxTries ${maxTries}`).toMatch(
+            /at (async )?theCallerOfExecute/,
+          );
+        }
   });
 });
