@@ -411,6 +411,9 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     // A retry's promise is awaited by the relay (see drive), so that an error it throws keeps the
     // caller's async frames; the first attempt, the happy path, is observed directly.
     // (Any object goes: reading `then` here could throw; the race reads it as `await` would.)
+    // The function cancelled its own execution (aborted its signal) before returning: the relay
+    // already holds the conclusion, and what it returned can only be a late result.
+    if (attempt.finished) return settleWith(value, (late) => this.onFulfilled(attempt, late), noop);
     if (
       attempt.attempt > 1 &&
       ((typeof value === 'object' && value !== null) || typeof value === 'function')

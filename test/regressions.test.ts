@@ -672,3 +672,32 @@ describe('how the function is called', () => {
     ]);
   });
 });
+
+describe('a retry that cancels its own execution, then returns a promise', () => {
+  it('rejects with the cancel reason (the relay kept its conclusion), and the value is a late result', async () => {
+    const controller = new AbortController();
+    const stop = new Error('stop');
+    const backoff = new Backoff({ maxTries: 5, retryAll: true, pause: 0 }).withSignal(
+      controller.signal,
+    );
+    let calls = 0;
+    let release: (value: string) => void = () => {};
+    const result = track(
+      backoff.execute(() => {
+        calls++;
+        if (calls === 1) return Promise.reject(new Error('first'));
+        controller.abort(stop);
+        return new Promise<string>((resolve) => {
+          release = resolve;
+        });
+      }),
+    );
+    await t.clock.tickAsync(10);
+    expect(result.status).toBe('rejected');
+    expect(result.error).toBe(stop);
+    expect(calls).toBe(2);
+    release('late');
+    await t.clock.tickAsync(10);
+    expect(backoff.statistics).toMatchObject({ cancels: 1, lateResults: 1 });
+  });
+});
