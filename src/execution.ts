@@ -408,12 +408,12 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
 
   /** Waits for how `value`, what `fn` returned for `attempt`, settles. */
   follow(attempt: Attempt, value: unknown): void {
-    // A retry's promise is awaited by the relay (see drive), so that an error it throws keeps the
-    // caller's async frames; the first attempt, the happy path, is observed directly.
-    // (Any object goes: reading `then` here could throw; the race reads it as `await` would.)
     // The function cancelled its own execution (aborted its signal) before returning: the relay
     // already holds the conclusion, and what it returned can only be a late result.
     if (attempt.finished) return settleWith(value, (late) => this.onFulfilled(attempt, late), noop);
+    // A retry's promise is awaited by the relay (see drive), so that an error it throws keeps the
+    // caller's async frames; the first attempt, the happy path, is observed directly.
+    // (Any object goes: reading `then` here could throw; the race reads it as `await` would.)
     if (
       attempt.attempt > 1 &&
       ((typeof value === 'object' && value !== null) || typeof value === 'function')

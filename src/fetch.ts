@@ -339,6 +339,12 @@ function isOneShot(body: unknown): boolean {
 }
 
 /** Cancels an unread body (if there is one) so the connection is not held; never throws. */
+/** Discards `response`, which the caller will not get, and fails with `reason`. */
+async function dropped(response: Response, reason: unknown): Promise<never> {
+  await discard(response);
+  throw reason;
+}
+
 async function discard(response: Response): Promise<void> {
   const body = response.body as ReadableStream | null | undefined;
   if (body == null || body.locked || response.bodyUsed) return;
@@ -735,11 +741,8 @@ export function createFetch(
             `createFetch: 'fetch' must resolve with a Response, got ${describe(response)}`,
           );
         records.set(response, record);
-        if (context.signal.aborted) {
-          // Too late: the attempt already ended (timeout, deadline, cancellation).
-          await discard(response);
-          throw context.signal.reason;
-        }
+        // Too late: the attempt already ended (timeout, deadline, cancellation).
+        if (context.signal.aborted) return await dropped(response, context.signal.reason);
         if (retriable) {
           let verdict: unknown;
           try {
@@ -747,14 +750,10 @@ export function createFetch(
             // An async predicate is awaited; a synchronous one costs no await.
             if (isThenable(verdict)) verdict = await verdict;
           } catch (error) {
-            await discard(response);
-            throw error;
+            return await dropped(response, error);
           }
-          if (context.signal.aborted) {
-            // The attempt ended while the predicate ran.
-            await discard(response);
-            throw context.signal.reason;
-          }
+          // The attempt ended while the predicate ran.
+          if (context.signal.aborted) return await dropped(response, context.signal.reason);
           if (verdict) {
             lastStatusError = new HttpStatusError(response, attempt);
             throw lastStatusError;
@@ -795,8 +794,7 @@ export function createFetch(
     try {
       await reportResponse(config, record, response, false);
     } catch (error) {
-      await discard(response);
-      throw error;
+      return await dropped(response, error);
     }
     if (config.throwOnStatus && !response.ok)
       throw response === lastStatusError?.response

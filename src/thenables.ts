@@ -5,6 +5,8 @@
  * nor hang on a value a native `await` would settle, nor hand a non-promise back to its caller.
  */
 
+import { nextMicrotask } from './clock.js';
+
 const promiseThen = Promise.prototype.then;
 
 /** Whether `value` looks like a promise (reading `then` may throw; callers guard it). */
@@ -55,7 +57,7 @@ export function settleWith(
   // Adopted as the language adopts a thenable: `then`, read once above, called in a job of its
   // own with resolving functions that act once (reading it again could find another value).
   const adopted = new Promise((resolve, reject) => {
-    void Promise.resolve().then(() => {
+    nextMicrotask(() => {
       try {
         Reflect.apply(then as Function, value, [resolve, reject]);
       } catch (error) {
