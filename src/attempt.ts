@@ -45,6 +45,11 @@ export interface AttemptOwner {
   readonly parent: AttemptLike | undefined;
   /** The owner's nearest bound (its deadline or the enclosing attempt's): its attempts end by then. */
   readonly deadlineAt: number;
+  /**
+   * When an attempt that starts as the owner does times out (`Infinity` without an attempt
+   * timeout): the owner's start plus its attempt timeout, the very sum the timer queue computes.
+   */
+  readonly startingExpiresAt: number;
 }
 
 /** What an execution reads of the attempt it starts in (possibly made by another copy). */
@@ -68,7 +73,6 @@ export interface AttemptLike {
  * nobody ever needs one.
  */
 export class Attempt implements AttemptContext, AttemptLike, TimerNode {
-  tExpiresAt = Number.POSITIVE_INFINITY;
   tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
@@ -84,12 +88,29 @@ export class Attempt implements AttemptContext, AttemptLike, TimerNode {
    * event loop), they are handed the verdict back.
    */
   handoffs: AttemptChild[] | undefined = undefined;
+  /** When its timeout comes due, unless it started as its owner did (see tExpiresAt). */
+  private expiry: number | undefined = undefined;
 
   constructor(
     /** The execution the attempt belongs to (set late by the unbounded fast path). */
     public owner: AttemptOwner,
     readonly attempt: number,
   ) {}
+
+  /**
+   * When this attempt's own timeout comes due (`Infinity` without one); set by the timer queue.
+   * An attempt that starts as its execution does, as most do, times out at a time its owner
+   * derives: then nothing is stored (each stored time is a boxed double, and in an incident the
+   * collector copies thousands). The sum is the same one, so the two are equal, not merely close.
+   */
+  get tExpiresAt(): number {
+    const at = this.expiry;
+    return at === undefined ? this.owner.startingExpiresAt : at;
+  }
+
+  set tExpiresAt(at: number) {
+    if (at !== this.owner.startingExpiresAt || this.expiry !== undefined) this.expiry = at;
+  }
 
   /**
    * The nearest bound: attempt timeout, the execution's deadline, an enclosing attempt. Derived,

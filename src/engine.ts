@@ -59,6 +59,7 @@ const UNOWNED: AttemptOwner = {
   enforcesBound: () => false,
   parent: undefined,
   deadlineAt: Number.POSITIVE_INFINITY,
+  startingExpiresAt: Number.POSITIVE_INFINITY,
 };
 
 const promiseThen = Promise.prototype.then;

@@ -27,6 +27,29 @@ function branded(klass: Function, self: Function, brand: symbol, value: unknown)
 }
 
 /**
+ * The last message made for each timeout error class. In an incident thousands of attempts time
+ * out with the same numbers: they share one string instead of building it each time.
+ */
+let attemptMessage = { attempt: 0, timeout: 0, text: '' };
+let deadlineMessage = { attempts: 0, timeout: 0, text: '' };
+
+function attemptTimeoutMessage(timeout: number, attempt: number): string {
+  const last = attemptMessage;
+  if (last.attempt === attempt && last.timeout === timeout && last.text !== '') return last.text;
+  const text = `Attempt ${attempt} timed out after ${timeout} ms`;
+  attemptMessage = { attempt, timeout, text };
+  return text;
+}
+
+function deadlineExceededMessage(timeout: number, attempts: number): string {
+  const last = deadlineMessage;
+  if (last.attempts === attempts && last.timeout === timeout && last.text !== '') return last.text;
+  const text = `Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`;
+  deadlineMessage = { attempts, timeout, text };
+  return text;
+}
+
+/**
  * Base class of {@link AttemptTimeoutError} and {@link DeadlineExceededError}: catch this to handle
  * either time limit.
  *
@@ -69,7 +92,7 @@ export class AttemptTimeoutError extends TimeoutError {
   readonly attempt: number;
 
   constructor(timeout: number, attempt: number, options?: ErrorOptions) {
-    super(`Attempt ${attempt} timed out after ${timeout} ms`, timeout, options);
+    super(attemptTimeoutMessage(timeout, attempt), timeout, options);
     this.attempt = attempt;
   }
 
@@ -91,7 +114,7 @@ export class DeadlineExceededError extends TimeoutError {
   readonly attempts: number;
 
   constructor(timeout: number, attempts: number, options?: ErrorOptions) {
-    super(`Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`, timeout, options);
+    super(deadlineExceededMessage(timeout, attempts), timeout, options);
     this.attempts = attempts;
   }
 

@@ -223,11 +223,12 @@ class Extras {
   handedOff: Attempt | undefined = undefined;
   /** A pause ended past the enclosing attempt's bound; the next attempt waits for its verdict. */
   pausedPastBound = false;
+  /** The enclosing attempt's expiry, when it comes before this execution's own deadline. */
+  boundAt: number | undefined = undefined;
 }
 
 export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt> {
-  // Deadline-queue entry fields: the execution is its own entry.
-  tExpiresAt = Number.POSITIVE_INFINITY;
+  // Deadline-queue entry fields: the execution is its own entry (its expiry: see tExpiresAt).
   tPrev: TimerNode | null = null;
   tNext: TimerNode | null = null;
   tLive = false;
@@ -243,8 +244,6 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
 
   private phase = Phase.Attempting;
   private startedAt = 0;
-  /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
-  deadlineAt = Number.POSITIVE_INFINITY;
   private current: Attempt | undefined = undefined;
   private joined: Membership | Membership[] | undefined = undefined;
   /** The last failure: what the execution rejects with if it ends now. */
@@ -277,6 +276,29 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   /** How many attempts have started. */
   private get attempts(): number {
     return this.current === undefined ? 0 : this.current.attempt;
+  }
+
+  /**
+   * When the deadline queue expires this execution: its own deadline. Derived, not stored (the
+   * queue's push computes the same sum, from the same start), so that a pending execution holds
+   * no boxed double for it: in an incident thousands are pending, and the collector copies each.
+   */
+  get tExpiresAt(): number {
+    return this.ownDeadlineAt;
+  }
+
+  set tExpiresAt(_at: number) {}
+
+  /** The nearest bound: this execution's own deadline or the enclosing attempt's expiry. */
+  get deadlineAt(): number {
+    const bound = this.extras?.boundAt;
+    return bound === undefined ? this.ownDeadlineAt : bound;
+  }
+
+  /** When an attempt that starts as this execution does times out (see Attempt.tExpiresAt). */
+  get startingExpiresAt(): number {
+    const queue = this.core.attemptQueue;
+    return queue === undefined ? Number.POSITIVE_INFINITY : this.startedAt + queue.duration;
   }
 
   /** This execution's own deadline (without an enclosing attempt's bound). */
@@ -339,9 +361,10 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     this.startedAt = t;
     let deadlineAt = t + policy.deadline; // = ownDeadlineAt
     const enclosing = this.parent;
-    if (enclosing !== undefined && enclosing.expiresAt < deadlineAt)
+    if (enclosing !== undefined && enclosing.expiresAt < deadlineAt) {
       deadlineAt = enclosing.expiresAt;
-    this.deadlineAt = deadlineAt;
+      this.more.boundAt = deadlineAt;
+    }
     if (deadlineAt <= t) {
       // The enclosing attempt's bound passed but its timer has not run yet (a late event loop, a
       // stall before this call): leave the verdict to that timer, which cancels this execution
@@ -568,9 +591,11 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // signal's listeners (they may take a while) run once the verdicts due with it are in.
       // Nested executions are cancelled at once, with the verdict's reason (markAborted).
       attempt.markAborted(error);
-      // Nothing to consult (see endsQuietly), and no try left: the decision is to give up.
-      this.recordFailure('timeout', error);
-      this.giveUp('max-tries');
+      // Nothing to consult (see endsQuietly), and no try left: the decision is to give up, with
+      // this error (as giveUp would conclude; nothing reads a record of it once settled).
+      countFailure(this.core.stats, true);
+      this.release();
+      this.conclude('giveup', false, error);
       return this.abortSignalAfterVerdicts(attempt);
     }
     attempt.abort(error);
