@@ -594,8 +594,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
       // Nothing to consult (see endsQuietly), and no try left: the decision is to give up, with
       // this error (as giveUp would conclude; nothing reads a record of it once settled).
       countFailure(this.core.stats, true);
-      this.release();
-      this.conclude('giveup', false, error);
+      if (this.release()) this.conclude('giveup', false, error);
       return this.abortSignalAfterVerdicts(attempt);
     }
     attempt.abort(error);

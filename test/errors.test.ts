@@ -52,6 +52,25 @@ describe('error classes: names, codes, fields', () => {
     expect(error.stack).toContain('AttemptTimeoutError');
   });
 
+  it('timeout errors made one after another each carry their own numbers in the message', () => {
+    // (The message of the last numbers is shared; no other numbers may get it.)
+    const cases: Array<[number, number]> = [
+      [100, 1],
+      [100, 1],
+      [100, 2],
+      [250, 2],
+      [100, 1],
+    ];
+    for (const [timeout, n] of cases) {
+      expect(new AttemptTimeoutError(timeout, n).message).toBe(
+        `Attempt ${n} timed out after ${timeout} ms`,
+      );
+      expect(new DeadlineExceededError(timeout, n).message).toBe(
+        `Deadline of ${timeout} ms exceeded after ${n} attempt(s)`,
+      );
+    }
+  });
+
   it('DeadlineExceededError', () => {
     const error = new DeadlineExceededError(1000, 4);
     expect(error.name).toBe('DeadlineExceededError');

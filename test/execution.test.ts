@@ -136,6 +136,42 @@ describe('a breaker that misbehaves', () => {
   });
 });
 
+describe('an attempt that starts after its execution did', () => {
+  it("'wait': a first attempt the breaker held times out attemptTimeout after it started, not after the execution did", async () => {
+    let ready: (() => void) | undefined;
+    let open = true;
+    const backoff = new Backoff({
+      attemptTimeout: 100,
+      maxTries: 1,
+      breaker: breaker({
+        tryPass: () => (open ? undefined : ({ probe: false } as BreakerPass)),
+        onReady: (callback) => {
+          ready = callback;
+          return () => {};
+        },
+      }),
+    });
+    let remaining: number | undefined;
+    const result = track(
+      backoff.execute(() => {
+        remaining = currentAttempt()!.remaining;
+        return hang<string>();
+      }),
+    );
+    await t.clock.tickAsync(70);
+    open = false;
+    ready!();
+    await t.clock.tickAsync(0);
+    expect(remaining).toBe(100);
+    const startedAt = performance.now();
+    await t.clock.tickAsync(99);
+    expect(result.status).toBe('pending');
+    await t.clock.tickAsync(1);
+    expect(result.error).toBeInstanceOf(AttemptTimeoutError);
+    expect(result.at - startedAt).toBe(100);
+  });
+});
+
 describe('a breaker whose state change cancels the execution', () => {
   it('in tryPass (open → half-open): the function is not called, and the probe is handed back', async () => {
     const controller = new AbortController();
