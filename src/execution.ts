@@ -575,10 +575,11 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private judgeAttempt(attempt: Attempt, at: number): void {
     // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
     // event loop, or when a verdict is handed back): whichever bound came first decides.
-    const due = Math.min(at, attempt.tExpiresAt);
+    const expiry = attempt.tExpiresAt;
+    const due = at < expiry ? at : expiry;
     if (due >= this.ownDeadlineAt) return this.deadlineReached(at);
     const parent = this.parent;
-    if (due >= this.deadlineAt && parent !== undefined && leaveToEnclosing(parent, due, this)) {
+    if (parent !== undefined && due >= this.deadlineAt && leaveToEnclosing(parent, due, this)) {
       // The enclosing attempt's bound is reached at the same instant: the timer that enforces it
       // cancels this execution with its reason, exactly as if it had fired first.
       this.more.handedOff = attempt;
