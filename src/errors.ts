@@ -33,11 +33,14 @@ function branded(klass: Function, self: Function, brand: symbol, value: unknown)
 let attemptMessage = { attempt: 0, timeout: 0, text: '' };
 let deadlineMessage = { attempts: 0, timeout: 0, text: '' };
 
+/** Only numbers are remembered: anything else (a caller ignoring the types) may read differently next time. */
+const numbers = (a: unknown, b: unknown) => typeof a === 'number' && typeof b === 'number';
+
 function attemptTimeoutMessage(timeout: number, attempt: number): string {
   const last = attemptMessage;
   if (last.attempt === attempt && last.timeout === timeout && last.text !== '') return last.text;
   const text = `Attempt ${attempt} timed out after ${timeout} ms`;
-  attemptMessage = { attempt, timeout, text };
+  if (numbers(timeout, attempt)) attemptMessage = { attempt, timeout, text };
   return text;
 }
 
@@ -45,7 +48,7 @@ function deadlineExceededMessage(timeout: number, attempts: number): string {
   const last = deadlineMessage;
   if (last.attempts === attempts && last.timeout === timeout && last.text !== '') return last.text;
   const text = `Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`;
-  deadlineMessage = { attempts, timeout, text };
+  if (numbers(timeout, attempts)) deadlineMessage = { attempts, timeout, text };
   return text;
 }
 

@@ -279,9 +279,10 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   }
 
   /**
-   * When the deadline queue expires this execution: its own deadline. Derived, not stored (the
-   * queue's push computes the same sum, from the same start), so that a pending execution holds
-   * no boxed double for it: in an incident thousands are pending, and the collector copies each.
+   * When the deadline queue expires this execution: its own deadline. Derived, not stored: the
+   * execution is pushed only by start(), at `startedAt`, so the queue's sum is this very one. A
+   * pending execution then holds no boxed double for it: in an incident thousands are pending,
+   * and the collector copies each.
    */
   get tExpiresAt(): number {
     return this.ownDeadlineAt;
@@ -576,7 +577,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
     // event loop, or when a verdict is handed back): whichever bound came first decides.
     const expiry = attempt.tExpiresAt;
-    const due = at < expiry ? at : expiry;
+    const due = Math.min(at, expiry);
     if (due >= this.ownDeadlineAt) return this.deadlineReached(at);
     const parent = this.parent;
     if (parent !== undefined && due >= this.deadlineAt && leaveToEnclosing(parent, due, this)) {

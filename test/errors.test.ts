@@ -71,6 +71,24 @@ describe('error classes: names, codes, fields', () => {
     }
   });
 
+  it('a message is not remembered for what is not a number (a caller ignoring the types)', () => {
+    const timeout = { ms: 5, toString: () => String(timeout.ms) };
+    expect(new AttemptTimeoutError(timeout as never, 1).message).toBe(
+      'Attempt 1 timed out after 5 ms',
+    );
+    timeout.ms = 7;
+    expect(new AttemptTimeoutError(timeout as never, 1).message).toBe(
+      'Attempt 1 timed out after 7 ms',
+    );
+    expect(new DeadlineExceededError(timeout as never, 1).message).toBe(
+      'Deadline of 7 ms exceeded after 1 attempt(s)',
+    );
+    timeout.ms = 9;
+    expect(new DeadlineExceededError(timeout as never, 1).message).toBe(
+      'Deadline of 9 ms exceeded after 1 attempt(s)',
+    );
+  });
+
   it('DeadlineExceededError', () => {
     const error = new DeadlineExceededError(1000, 4);
     expect(error.name).toBe('DeadlineExceededError');
