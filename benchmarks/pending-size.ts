@@ -7,7 +7,7 @@
  *
  * Run: `node --import tsx benchmarks/pending-size.ts` (builds nothing: reads dist/, as the benches do).
  */
-import { contextFloor, exposeGc, loadLibrary } from './support.js';
+import { boundedRows, exposeGc } from './support.js';
 
 const N = 10_000;
 /** Far enough out that no verdict falls due while measuring. */
@@ -31,17 +31,7 @@ function bytesPerPending(start: () => Promise<unknown>): number {
   return bytes;
 }
 
-const { Backoff } = await loadLibrary();
-const never = () => new Promise<never>(() => {});
-const executes = (backoff: InstanceType<typeof Backoff>) => () => backoff.execute(never);
-const rows: [string, () => Promise<unknown>][] = [
-  ['context floor (precision bench)', contextFloor(never, BOUND)],
-  [
-    'asyncbackoff attemptTimeout (maxTries 1)',
-    executes(new Backoff({ attemptTimeout: BOUND, maxTries: 1 })),
-  ],
-  ['asyncbackoff deadline', executes(new Backoff({ deadline: BOUND }))],
-];
+const rows = await boundedRows(BOUND);
 console.log(`node ${process.version}: heap bytes per pending execution (N = ${N})`);
 for (const [name, start] of rows)
   console.log(`${bytesPerPending(start).toFixed(0).padStart(6)}  ${name}`);

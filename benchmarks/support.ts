@@ -209,6 +209,25 @@ export function contextFloor(
     });
 }
 
+/**
+ * The rows of the memory probes (pending-size.ts, verdict-alloc.ts): the context floor and
+ * asyncbackoff's `attemptTimeout` and `deadline` executions, each bounded to `bound` ms, with
+ * attempts that never settle.
+ */
+export async function boundedRows(bound: number): Promise<[string, () => Promise<unknown>][]> {
+  const { Backoff } = await loadLibrary();
+  const never = () => new Promise<never>(() => {});
+  const executes = (backoff: InstanceType<typeof Backoff>) => () => backoff.execute(never);
+  return [
+    ['context floor (precision bench)', contextFloor(never, bound)],
+    [
+      'asyncbackoff attemptTimeout (maxTries 1)',
+      executes(new Backoff({ attemptTimeout: bound, maxTries: 1 })),
+    ],
+    ['asyncbackoff deadline', executes(new Backoff({ deadline: bound }))],
+  ];
+}
+
 export const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 // --- child processes -------------------------------------------------------------------------------

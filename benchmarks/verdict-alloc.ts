@@ -13,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { nodeFromArgv } from './callgrind.js';
-import { contextFloor, exposeGc, loadLibrary, median } from './support.js';
+import { boundedRows, exposeGc, median } from './support.js';
 
 const N = 10_000;
 const BOUND = 30;
@@ -55,17 +55,7 @@ async function bytesPerVerdict(start: () => Promise<unknown>): Promise<number> {
   return median(runs);
 }
 
-const { Backoff } = await loadLibrary();
-const never = () => new Promise<never>(() => {});
-const executes = (backoff: InstanceType<typeof Backoff>) => () => backoff.execute(never);
-const rows: [string, () => Promise<unknown>][] = [
-  ['context floor (precision bench)', contextFloor(never, BOUND)],
-  [
-    'asyncbackoff attemptTimeout (maxTries 1)',
-    executes(new Backoff({ attemptTimeout: BOUND, maxTries: 1 })),
-  ],
-  ['asyncbackoff deadline', executes(new Backoff({ deadline: BOUND }))],
-];
+const rows = await boundedRows(BOUND);
 console.log(
   `node ${process.version}: heap bytes allocated per verdict (N = ${N} timing out at once, median of ${RUNS} runs)`,
 );
