@@ -529,8 +529,13 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     }
     this.phase = Phase.Waiting;
     const extras = this.more;
+    // The callback acts once. A retry does not start in it but on the relay, a moment later, so the
+    // execution is still waiting when a breaker calls it again: that call must not start another.
+    let woken = false;
     try {
       extras.stopWaiting = breaker.onReady(() => {
+        if (woken) return;
+        woken = true;
         extras.stopWaiting = undefined;
         if (this.phase === Phase.Waiting) this.inScope(this.startNext, now());
       });

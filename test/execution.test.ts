@@ -126,6 +126,44 @@ describe('a breaker that misbehaves', () => {
     expect(backoff.statistics.attempts).toBe(1);
   });
 
+  it("'wait': a breaker that calls the ready callback twice before a retry starts one retry, not two", async () => {
+    let ready: (() => void) | undefined;
+    let open = false;
+    const backoff = new Backoff({
+      retryAll: true,
+      maxTries: 4,
+      pause: 100,
+      breaker: breaker({
+        tryPass: () => (open ? undefined : ({ probe: false } as BreakerPass)),
+        // Open after the first failure only: the retries after the wait pass.
+        recordFailure: () => {
+          if (ready === undefined) open = true;
+        },
+        onReady: (callback) => {
+          ready = callback;
+          return () => {};
+        },
+      }),
+    });
+    // The retry throws at once and pauses before the next: a second start would run at once.
+    const fn = vi.fn((): Promise<string> => {
+      if (fn.mock.calls.length <= 2) throw new TransientError(`try ${fn.mock.calls.length}`);
+      return hang<string>();
+    });
+    track(backoff.execute(fn));
+    await t.clock.tickAsync(110); // the pause, then the breaker holds the retry
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(ready).toBeTypeOf('function');
+    open = false;
+    ready!();
+    ready!();
+    await t.clock.tickAsync(10);
+    expect(fn).toHaveBeenCalledTimes(2);
+    await t.clock.tickAsync(100);
+    expect(fn).toHaveBeenCalledTimes(3);
+    expect(backoff.statistics.attempts).toBe(3);
+  });
+
   it("an execution cancelled by the breaker's own bookkeeping rejects with the signal's reason, though its attempt succeeded", async () => {
     const controller = new AbortController();
     const backoff = new Backoff({
