@@ -27,30 +27,33 @@ function branded(klass: Function, self: Function, brand: symbol, value: unknown)
 }
 
 /**
- * The last message made for each timeout error class. In an incident thousands of attempts time
- * out with the same numbers: they share one string instead of building it each time.
+ * Makes a timeout error's message, remembering the last one. In an incident thousands of attempts
+ * time out with the same numbers: they share one string instead of building it each time. Only
+ * numbers are remembered: anything else (a caller ignoring the types) may read differently next
+ * time.
  */
-let attemptMessage = { attempt: 0, timeout: 0, text: '' };
-let deadlineMessage = { attempts: 0, timeout: 0, text: '' };
-
-/** Only numbers are remembered: anything else (a caller ignoring the types) may read differently next time. */
-const numbers = (a: unknown, b: unknown) => typeof a === 'number' && typeof b === 'number';
-
-function attemptTimeoutMessage(timeout: number, attempt: number): string {
-  const last = attemptMessage;
-  if (last.attempt === attempt && last.timeout === timeout && last.text !== '') return last.text;
-  const text = `Attempt ${attempt} timed out after ${timeout} ms`;
-  if (numbers(timeout, attempt)) attemptMessage = { attempt, timeout, text };
-  return text;
+function lastMessage(make: (a: number, b: number) => string): (a: number, b: number) => string {
+  let lastA = Number.NaN; // equal to nothing: the first call makes its message
+  let lastB = Number.NaN;
+  let last = '';
+  return (a, b) => {
+    if (a === lastA && b === lastB) return last;
+    const text = make(a, b);
+    if (typeof a === 'number' && typeof b === 'number') {
+      lastA = a;
+      lastB = b;
+      last = text;
+    }
+    return text;
+  };
 }
 
-function deadlineExceededMessage(timeout: number, attempts: number): string {
-  const last = deadlineMessage;
-  if (last.attempts === attempts && last.timeout === timeout && last.text !== '') return last.text;
-  const text = `Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`;
-  if (numbers(timeout, attempts)) deadlineMessage = { attempts, timeout, text };
-  return text;
-}
+const attemptTimeoutMessage = lastMessage(
+  (timeout, attempt) => `Attempt ${attempt} timed out after ${timeout} ms`,
+);
+const deadlineExceededMessage = lastMessage(
+  (timeout, attempts) => `Deadline of ${timeout} ms exceeded after ${attempts} attempt(s)`,
+);
 
 /**
  * Base class of {@link AttemptTimeoutError} and {@link DeadlineExceededError}: catch this to handle

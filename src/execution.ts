@@ -581,8 +581,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
   private judgeAttempt(attempt: Attempt, at: number): void {
     // Judge as of when this attempt's timeout came due, not when its timer ran (late, on a busy
     // event loop, or when a verdict is handed back): whichever bound came first decides.
-    const expiry = attempt.tExpiresAt;
-    const due = Math.min(at, expiry);
+    const due = Math.min(at, attempt.tExpiresAt);
     if (due >= this.ownDeadlineAt) return this.deadlineReached(at);
     const parent = this.parent;
     if (parent !== undefined && due >= this.deadlineAt && leaveToEnclosing(parent, due, this)) {

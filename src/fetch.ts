@@ -338,13 +338,13 @@ function isOneShot(body: unknown): boolean {
   );
 }
 
-/** Cancels an unread body (if there is one) so the connection is not held; never throws. */
 /** Discards `response`, which the caller will not get, and fails with `reason`. */
 async function dropped(response: Response, reason: unknown): Promise<never> {
   await discard(response);
   throw reason;
 }
 
+/** Cancels an unread body (if there is one) so the connection is not held; never throws. */
 async function discard(response: Response): Promise<void> {
   const body = response.body as ReadableStream | null | undefined;
   if (body == null || body.locked || response.bodyUsed) return;
