@@ -5,17 +5,23 @@
  * attempt fails, the retries run on a plain async loop ({@link retryUnbounded}) when there is no
  * callback to await between them, and on an `Execution` otherwise.
  */
-import { Attempt, type AttemptLike, type AttemptOwner } from './attempt.js';
+import { Attempt, type AttemptOwner } from './attempt.js';
 import { immediateTurn, nextTurn, now, startTimer } from './clock.js';
 import { isRetriable, planRetry } from './decide.js';
-import { type Core, callInAttempt, Execution, warnIfNothingRetries } from './execution.js';
+import { type Core, Execution, warnIfNothingRetries } from './execution.js';
 import { attemptStorage } from './process-state.js';
 import type { SignalLink } from './signals.js';
 import { countAttemptEnd, countFailure, countSettlement } from './statistics.js';
 
 export { type Core, createCore, Execution, type ManualDriver } from './execution.js';
 
-/** Runs `fn` under the policy of `core`; see `Backoff.execute`. */
+/**
+ * Runs `fn` under the policy of `core`; see `Backoff.execute`.
+ *
+ * The fast path is written out here rather than called, as is the call of `fn` (see `runAttempt`):
+ * each frame between the caller and `fn` costs every error `fn` throws at once a little time and
+ * the caller a line of its stack.
+ */
 export function run<R>(
   core: Core,
   link: SignalLink | undefined,
@@ -24,61 +30,38 @@ export function run<R>(
   args: unknown[],
 ): Promise<R> {
   const parent = attemptStorage.getStore();
-  if (link === undefined && parent === undefined && core.unbounded)
-    return runUnbounded(core, fn, thisArg, args) as Promise<R>;
-  // The execution keeps its arguments as long as it runs: most calls have none, and then share one
-  // empty array (nothing writes to it: the arguments are only ever spread into `fn`).
-  starting = new Execution(core, link, fn, thisArg, args.length === 0 ? NO_ARGS : args);
-  startingIn = parent;
-  return new Promise<R>(startExecution);
-}
+  if (link !== undefined || parent !== undefined || !core.unbounded) {
+    // The execution keeps its arguments as long as it runs: most calls have none, and then share
+    // one empty array (nothing writes to it: the arguments are only ever spread into `fn`).
+    const execution = new Execution(core, link, fn, thisArg, args.length === 0 ? NO_ARGS : args);
+    // Started outside the promise's executor: one frame fewer between the caller and `fn`.
+    const promise = new Promise<R>(captureSettlers);
+    execution.resolve = settleResolve!;
+    execution.reject = settleReject!;
+    settleResolve = settleReject = undefined;
+    try {
+      execution.start(parent);
+    } catch (error) {
+      // As a throwing executor would (start() catches what it calls; this is the engine's bug).
+      execution.reject(error);
+    }
+    return promise;
+  }
 
-const NO_ARGS: unknown[] = [];
-/** What {@link startExecution} starts: set just before `new Promise` calls it, synchronously. */
-let starting: Execution | undefined;
-let startingIn: AttemptLike | undefined;
-
-/**
- * The executor of every execution's promise: one function for all, so a call allocates no closure
- * for it. It reads what to start before starting it, since `start` runs the attempt, which may
- * start another execution.
- */
-function startExecution(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
-  const execution = starting!;
-  const parent = startingIn;
-  starting = undefined;
-  startingIn = undefined;
-  execution.resolve = resolve;
-  execution.reject = reject;
-  execution.start(parent);
-}
-
-/** An attempt's owner until an execution takes it over (nothing can end an unbounded attempt). */
-const UNOWNED: AttemptOwner = {
-  onAttemptTimer(): void {},
-  enforcesBound: () => false,
-  parent: undefined,
-  deadlineAt: Number.POSITIVE_INFINITY,
-  startingExpiresAt: Number.POSITIVE_INFINITY,
-};
-
-const promiseThen = Promise.prototype.then;
-
-function runUnbounded(
-  core: Core,
-  fn: (...args: any[]) => unknown,
-  thisArg: unknown,
-  args: unknown[],
-): Promise<unknown> {
+  // Unbounded: nothing can end the attempt but itself.
   const t = now();
   const attempt = new Attempt(UNOWNED, 1);
   core.stats.attempts++;
   let value: unknown;
   try {
-    value = callInAttempt(core, attempt, fn, thisArg, args);
+    value = core.policy.context
+      ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
+      : args.length === 0 && thisArg === undefined
+        ? fn() // a direct call is a few ns cheaper than Reflect.apply, on the path where they show
+        : Reflect.apply(fn, thisArg, args);
   } catch (error) {
     const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
-    return execution.deferred(() => execution.report(attempt, 'error', error));
+    return execution.deferred(() => execution.report(attempt, 'error', error)) as Promise<R>;
   }
   // Only a plain native promise is chained directly: its native `then` runs no code of the
   // value's own and returns a native promise. Anything else (a proxy, a subclass, a thenable)
@@ -111,13 +94,34 @@ function runUnbounded(
           const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
           return execution.deferred(() => execution.report(attempt, 'error', error));
         },
-      );
+      ) as Promise<R>;
   } catch {
     // A proxy of a promise passes both checks, and the native `then` refuses it.
   }
   const execution = Execution.adopt(core, fn, thisArg, args, attempt, t);
-  return execution.deferred(() => execution.follow(attempt, value));
+  return execution.deferred(() => execution.follow(attempt, value)) as Promise<R>;
 }
+
+const NO_ARGS: unknown[] = [];
+/** What {@link captureSettlers} was handed, read back at once: one executor for all executions. */
+let settleResolve: ((value: any) => void) | undefined;
+let settleReject: ((reason: unknown) => void) | undefined;
+
+function captureSettlers(resolve: (value: any) => void, reject: (reason: unknown) => void): void {
+  settleResolve = resolve;
+  settleReject = reject;
+}
+
+/** An attempt's owner until an execution takes it over (nothing can end an unbounded attempt). */
+const UNOWNED: AttemptOwner = {
+  onAttemptTimer(): void {},
+  enforcesBound: () => false,
+  parent: undefined,
+  deadlineAt: Number.POSITIVE_INFINITY,
+  startingExpiresAt: Number.POSITIVE_INFINITY,
+};
+
+const promiseThen = Promise.prototype.then;
 
 /**
  * The rest of an unbounded execution whose first attempt failed with `error`, when nothing is to
@@ -208,7 +212,9 @@ async function retryUnbounded(
     stats.attempts++;
     let result: unknown;
     try {
-      result = await callInAttempt(core, attempt, fn, thisArg, args);
+      result = await (core.policy.context
+        ? attemptStorage.run(attempt, Reflect.apply, fn, thisArg, args)
+        : Reflect.apply(fn, thisArg, args));
     } catch (failure) {
       error = failure;
       continue;

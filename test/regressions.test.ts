@@ -639,8 +639,9 @@ describe("the caller's async context (other AsyncLocalStorage stores: tracing, r
 });
 
 describe('how the function is called', () => {
-  // callInAttempt skips Reflect.apply when there is no `this` and no argument: the call must
-  // look the same to the function (AsyncLocalStorage.run alone would pass `this` = null).
+  // The engine calls fn through Reflect.apply(fn, thisArg, args), inline on the fast path and
+  // through AsyncLocalStorage.run on the Execution path: every route must pass `this` undefined
+  // (AsyncLocalStorage.run(store, fn) alone would pass `this` = null).
   it.each([
     ['with the attempt context', true],
     ['with context: false', false],

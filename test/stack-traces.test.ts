@@ -76,4 +76,30 @@ describe('stack traces after a retry', () => {
           );
         }
   });
+
+  it.each([
+    ['an attempt timeout', { attemptTimeout: 1000 }],
+    ['a deadline', { deadline: 5000 }],
+    ['a signal', { signal: new AbortController().signal }],
+    ['no limits', {}],
+  ] as const)(
+    'with %s, an error thrown at once by the first attempt shows the caller within the default 10 frames',
+    async (_, extra) => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 10; // the default Node runs with; the test runner may raise it
+      try {
+        for (const backoff of [
+          new Backoff({ maxTries: 1, ...extra }),
+          new Backoff({ maxTries: 1, context: false, ...extra }),
+        ]) {
+          const error = (await theCallerOfExecute(backoff, throwsAtOnce).catch(
+            (e: unknown) => e,
+          )) as Error;
+          expect(error.stack).toMatch(/at theCallerOfExecute/);
+        }
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    },
+  );
 });
