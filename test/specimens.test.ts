@@ -47,6 +47,6 @@ describe('Execution.specimens', () => {
     expect(haveSameMap(specimen(Execution), first.owner as Execution)).toBe(true);
     const type =
       error instanceof DeadlineExceededError ? DeadlineExceededError : AttemptTimeoutError;
-    expect(haveSameMap(specimen(type), error as object)).toBe(true);
+    expect(haveSameMap(specimen<object>(type), error as object)).toBe(true);
   });
 });
