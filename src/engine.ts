@@ -122,6 +122,8 @@ const UNOWNED: AttemptOwner = {
 };
 
 const promiseThen = Promise.prototype.then;
+/** Settled once: `then` of it settles a microtask later (see {@link retryUnbounded}). */
+const SETTLED = Promise.resolve();
 
 /**
  * The rest of an unbounded execution whose first attempt failed with `error`, when nothing is to
@@ -201,10 +203,11 @@ async function retryUnbounded(
       } else if (!linked) {
         // The first retry, at once: this loop's promise was returned to the first attempt's
         // handler a moment ago, and the execution's promise takes it on in the next microtask.
-        // Two hops let that happen first, so that what the retry throws, even one `await` in,
-        // shows the caller (V8 follows only reactions already attached).
-        await undefined;
-        await undefined;
+        // The retry starts two microtasks on, after that, so that what it throws, at once or one
+        // `await` in, shows the caller (V8 follows only reactions already attached). A derived
+        // promise of a settled one is awaited rather than `undefined` twice: one resume of this
+        // function instead of two, and half the promises (each runs the promise hooks on Node 20).
+        await promiseThen.call(SETTLED);
       }
     }
     linked = true;

@@ -26,6 +26,33 @@ async function throwsAfterAwaitNull(): Promise<never> {
   throw new Error('from a later attempt');
 }
 
+/** Rejects at once: a rejected promise made in the engine's own call stack. */
+const rejectsAtOnce = (): Promise<never> => Promise.reject(new Error('from a later attempt'));
+
+/** An async function that throws before any await. */
+async function asyncThrowsAtOnce(): Promise<never> {
+  throw new Error('from a later attempt');
+}
+
+/** Throws from a `then` callback one microtask in. */
+const thenThrows = (): Promise<never> =>
+  Promise.resolve().then(() => {
+    throw new Error('from a later attempt');
+  });
+
+/**
+ * Every shape an attempt fails in: at once, in the first microtask and later. Which of them shows
+ * the caller depends on the microtask the retry starts in (one too early and some lose it).
+ */
+const SHAPES = [
+  fails,
+  throwsAtOnce,
+  throwsAfterAwaitNull,
+  rejectsAtOnce,
+  asyncThrowsAtOnce,
+  thenThrows,
+] as const;
+
 describe('stack traces after a retry', () => {
   it('an error from attempt 3 shows the caller’s async frame, and is the very object thrown', async () => {
     const backoff = new Backoff({ retryAll: true, maxTries: 3 });
@@ -53,7 +80,7 @@ describe('stack traces after a retry', () => {
     ['a hook between attempts', { onRetry: () => {} }],
     ['a signal', { signal: new AbortController().signal }],
   ] as const)('with %s, an error from a later attempt shows the caller too', async (_, extra) => {
-    for (const fn of [fails, throwsAtOnce, throwsAfterAwaitNull])
+    for (const fn of SHAPES)
       for (const pause of [0, 1])
         for (const maxTries of [2, 3]) {
           const backoff = new Backoff({ retryAll: true, maxTries, pause, ...extra });
@@ -65,8 +92,8 @@ describe('stack traces after a retry', () => {
         }
   });
 
-  it('without limits, a function that throws at once or after `await null` keeps the caller too', async () => {
-    for (const fn of [fails, throwsAtOnce, throwsAfterAwaitNull])
+  it('without limits, a function that fails at once, one microtask in or later keeps the caller too', async () => {
+    for (const fn of SHAPES)
       for (const pause of [0, 1])
         for (const maxTries of [2, 3]) {
           const backoff = new Backoff({ retryAll: true, maxTries, pause });
