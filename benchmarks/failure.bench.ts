@@ -7,7 +7,8 @@
  * overhead, without the stack capture).
  *
  * Cases: a hand-written try/catch loop (the reference), the same loop with one `als.run` per attempt
- * (the context floor: what the default's attempt context costs at the least), asyncbackoff
+ * (the context floor: what the default's attempt context costs at the least), the same under the
+ * pause-0 rule (a second immediate retry in one turn waits for the check phase), asyncbackoff
  * `new Backoff({ exceptions: [Error], maxTries: 3, pause: 0 })` and the same with `context: false`,
  * abort-controller-x `retry(signal, fn, { maxAttempts: 2,
  * baseMs: 0 })`, p-retry `pRetry(fn, { retries: 2, minTimeout: 0 })`, cockatiel `retry(handleAll, {
@@ -51,6 +52,7 @@ const CONCURRENT = SMOKE ? 50 : 1000;
 const CASES = {
   hand: 'by hand (try/catch loop)',
   handContext: 'by hand, `als.run` per attempt (the context floor)',
+  handRule: 'the context floor, one immediate retry per turn (the pause-0 rule)',
   asyncbackoff: 'asyncbackoff',
   contextFalse: 'asyncbackoff, `context: false`',
   acx: 'abort-controller-x retry',
@@ -93,6 +95,41 @@ async function makeRun(key: CaseKey): Promise<Run> {
           } catch (error) {
             if (attempt >= 3) throw error;
           }
+        }
+      };
+    }
+    case 'handRule': {
+      // The context floor under the rule asyncbackoff keeps: an execution retries at once only
+      // once per event-loop turn; a further immediate retry in that turn waits for the check
+      // phase, in one setImmediate shared by all that wait (as src/clock.ts does it).
+      const { AsyncLocalStorage } = await import('node:async_hooks');
+      const als = new AsyncLocalStorage<{ attempt: number }>();
+      // The first immediate retry of a turn schedules its end; a retry that finds its execution
+      // already retried in this turn waits for that end.
+      let turn = 0;
+      let scheduled = false;
+      let waiting: (() => void)[] = [];
+      const endOfTurn = () => {
+        scheduled = false;
+        turn++;
+        const run = waiting;
+        waiting = [];
+        for (const resolve of run) resolve();
+      };
+      return async (fn) => {
+        let lastTurn = -1;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await als.run({ attempt }, fn);
+          } catch (error) {
+            if (attempt >= 3) throw error;
+          }
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(endOfTurn);
+          }
+          if (lastTurn === turn) await new Promise<void>((resolve) => waiting.push(resolve));
+          lastTurn = turn;
         }
       };
     }
@@ -211,7 +248,7 @@ const report = new Report(
   [
     `"1 failure": the function fails once, then succeeds; executions one after another. "${CONCURRENT} × 2": ${CONCURRENT} executions at once (Promise.all), each failing twice, then succeeding. ns per execution.`,
     "Variants: the function throws a fresh `new Error()` at each failure (realistic, stack capture included), or rejects with one pre-made error (the libraries' own overhead).",
-    'The context floor: the hand loop with `als.run({ attempt }, fn)` per attempt. asyncbackoff `new Backoff({ exceptions: [Error], maxTries: 3, pause: 0 })`, and the same with `context: false`; abort-controller-x `retry(signal, fn, { maxAttempts: 2, baseMs: 0 })`; p-retry `pRetry(fn, { retries: 2, minTimeout: 0 })`; cockatiel `retry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) })`; exponential-backoff `backOff(fn, { numOfAttempts: 3, startingDelay: 0 })`.',
+    'The context floor: the hand loop with `als.run({ attempt }, fn)` per attempt; and the same under the pause-0 rule (a second immediate retry in one event-loop turn waits for one shared setImmediate). asyncbackoff `new Backoff({ exceptions: [Error], maxTries: 3, pause: 0 })`, and the same with `context: false`; abort-controller-x `retry(signal, fn, { maxAttempts: 2, baseMs: 0 })`; p-retry `pRetry(fn, { retries: 2, minTimeout: 0 })`; cockatiel `retry(handleAll, { maxAttempts: 2, backoff: new ConstantBackoff(0) })`; exponential-backoff `backOff(fn, { numOfAttempts: 3, startingDelay: 0 })`.',
     'The hand loop, abort-controller-x and p-retry retry in a microtask without limit (a failing dependency can starve the event loop); asyncbackoff retries at once only once per execution per event-loop turn, then after setImmediate. cockatiel and exponential-backoff always sleep in `setTimeout(0)` (~1 ms) before a retry.',
     `Every case in a child process of its own; warm-up ~${WARMUP_MS} ms per (scenario, variant), then ${ROUNDS} rounds of ~${TARGET_ROUND_MS} ms interleaved across cases, scenarios and variants; median round.`,
   ],
@@ -247,7 +284,13 @@ for (const c of children.values()) c.stop();
 const ns = (k: CaseKey, v: Variant, s: Scenario, kind: 0 | 1 = 0): number =>
   median(samples.get(id(k, v, s))!.map((x) => x[kind]));
 /** The rows that are not peers: the reference loops and asyncbackoff's own. */
-const OURS: readonly CaseKey[] = ['hand', 'handContext', 'asyncbackoff', 'contextFalse'];
+const OURS: readonly CaseKey[] = [
+  'hand',
+  'handContext',
+  'handRule',
+  'asyncbackoff',
+  'contextFalse',
+];
 const peerKeys = keys.filter((k) => !OURS.includes(k));
 const fastestPeer = (v: Variant, s: Scenario, kind: 0 | 1 = 0): CaseKey =>
   peerKeys.reduce((a, b) => (ns(b, v, s, kind) < ns(a, v, s, kind) ? b : a));
@@ -277,7 +320,15 @@ report.table({
       'asyncbackoff / the context floor',
       ...columns.map(([s, v]) => ratio('asyncbackoff', 'handContext', v, s)),
     ],
+    [
+      'asyncbackoff / the context floor under the pause-0 rule',
+      ...columns.map(([s, v]) => ratio('asyncbackoff', 'handRule', v, s)),
+    ],
     ['the context floor / by hand', ...columns.map(([s, v]) => ratio('handContext', 'hand', v, s))],
+    [
+      'the context floor under the pause-0 rule / by hand',
+      ...columns.map(([s, v]) => ratio('handRule', 'hand', v, s)),
+    ],
     [
       'asyncbackoff `context: false` / by hand',
       ...columns.map(([s, v]) => ratio('contextFalse', 'hand', v, s)),
@@ -291,7 +342,7 @@ report.table({
   ],
 });
 report.text(
-  'The context floor is the least a retry loop that gives each attempt a context of its own can cost: the hand loop with one `als.run` per attempt. It is not a target; it shows what stops "≤ 1.5x the hand loop" for the default. "1.5x faster than the fastest peer" asks for the fastest peer / by hand ≥ 1.5x × asyncbackoff / by hand: where the fastest peer costs about what the hand loop costs, that is below the hand loop itself.',
+  'The context floor is the least a retry loop that gives each attempt a context of its own can cost: the hand loop with one `als.run` per attempt; under the pause-0 rule, the same loop also waits for the check phase before a second immediate retry in one turn (it changes the "× 2" scenario only). They are not targets; they show what stops "≤ 1.5x the hand loop" for the default. "1.5x faster than the fastest peer" asks for the fastest peer / by hand ≥ 1.5x × asyncbackoff / by hand: where the fastest peer costs about what the hand loop costs, that is below the hand loop itself.',
 );
 report.table({
   title: 'CPU ns per execution (cpuUsage, all threads), the same rounds',
@@ -345,7 +396,7 @@ for (const v of variants)
     report.check(
       `${SCENARIOS[s]}, ${VARIANTS[v]}: <= 1.5x the hand-written loop`,
       ours / hand <= 1.5,
-      `${times(ours / hand)} (${formatNumber(ours)} / ${formatNumber(hand)} ns; the context floor ${ratio('handContext', 'hand', v, s)} the hand loop, asyncbackoff ${ratio('asyncbackoff', 'handContext', v, s)} the floor; \`context: false\` ${ratio('contextFalse', 'hand', v, s)})`,
+      `${times(ours / hand)} (${formatNumber(ours)} / ${formatNumber(hand)} ns; the context floor ${ratio('handContext', 'hand', v, s)} the hand loop (${ratio('handRule', 'hand', v, s)} under the pause-0 rule), asyncbackoff ${ratio('asyncbackoff', 'handContext', v, s)} the floor (${ratio('asyncbackoff', 'handRule', v, s)}); \`context: false\` ${ratio('contextFalse', 'hand', v, s)})`,
     );
   }
 
