@@ -83,29 +83,16 @@ async function makeRun(key: CaseKey): Promise<Run> {
           }
         }
       };
-    case 'handContext': {
-      // What carrying an attempt context costs at the least: the hand loop, each attempt run in
-      // `als.run` with a store of its own, as asyncbackoff's default runs it.
-      const { AsyncLocalStorage } = await import('node:async_hooks');
-      const als = new AsyncLocalStorage<{ attempt: number }>();
-      return async (fn) => {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await als.run({ attempt }, fn);
-          } catch (error) {
-            if (attempt >= 3) throw error;
-          }
-        }
-      };
-    }
+    case 'handContext':
     case 'handRule': {
-      // The context floor under the rule asyncbackoff keeps: an execution retries at once only
-      // once per event-loop turn; a further immediate retry in that turn waits for the check
-      // phase, in one setImmediate shared by all that wait (as src/clock.ts does it).
+      // What carrying an attempt context costs at the least: the hand loop, each attempt run in
+      // `als.run` with a store of its own, as asyncbackoff's default runs it. Under the pause-0
+      // rule (handRule), an execution retries at once only once per event-loop turn; a further
+      // immediate retry in that turn waits for the check phase, in one setImmediate shared by all
+      // that wait, scheduled by the first immediate retry of the turn (as src/clock.ts does it).
       const { AsyncLocalStorage } = await import('node:async_hooks');
       const als = new AsyncLocalStorage<{ attempt: number }>();
-      // The first immediate retry of a turn schedules its end; a retry that finds its execution
-      // already retried in this turn waits for that end.
+      const rule = key === 'handRule';
       let turn = 0;
       let scheduled = false;
       let waiting: (() => void)[] = [];
@@ -124,6 +111,7 @@ async function makeRun(key: CaseKey): Promise<Run> {
           } catch (error) {
             if (attempt >= 3) throw error;
           }
+          if (!rule) continue;
           if (!scheduled) {
             scheduled = true;
             setImmediate(endOfTurn);
