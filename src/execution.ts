@@ -415,13 +415,19 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
     if (this.driver !== undefined) return this.driver.started(attempt);
     let value: unknown;
     try {
-      // Called here, not through a helper: each frame between the caller of `execute()` and `fn`
-      // is one more for V8 to capture in each error `fn` throws before its first await (~0.4 µs)
-      // and one fewer of the caller's in its stack. `Reflect.apply` adds no frame and keeps `this`
-      // undefined (`run(attempt, fn)` would make it null).
-      value = core.policy.context
-        ? attemptStorage.run(attempt, Reflect.apply, this.fn, this.thisArg, this.args)
-        : Reflect.apply(this.fn, this.thisArg, this.args);
+      // Called here, not through a helper, and the context entered and left by hand rather than
+      // with `attemptStorage.run`: each frame between the caller of `execute()` and `fn` is one
+      // more for V8 to capture in each error `fn` throws before its first await (~0.4 µs) and one
+      // fewer of the caller's in its stack. `Reflect.apply` adds no frame.
+      if (core.policy.context) {
+        const outer = attemptStorage.getStore();
+        attemptStorage.enterWith(attempt);
+        try {
+          value = Reflect.apply(this.fn, this.thisArg, this.args);
+        } finally {
+          attemptStorage.enterWith(outer!);
+        }
+      } else value = Reflect.apply(this.fn, this.thisArg, this.args);
     } catch (error) {
       return this.onRejected(attempt, error);
     }

@@ -2,7 +2,7 @@
  * The engine's rules (API.md, "Exact semantics" 1–7), exercised through the public API only and
  * driven by a fake clock, so every time in here is exact.
  */
-import { AsyncResource } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import FakeTimers from '@sinonjs/fake-timers';
@@ -1265,6 +1265,75 @@ describe('currentAttempt()', () => {
     const inReaction = await promise.then((attempt) => [attempt, currentAttempt()] as const);
     expect(inReaction).toEqual([1, undefined]);
     expect(currentAttempt()).toBeUndefined();
+  });
+
+  it('is left as it was after each attempt starts, whether fn returns, throws or rejects at once, on every path', async () => {
+    const user = new AsyncLocalStorage<string>();
+    const shapes = [
+      async () => currentAttempt()?.attempt,
+      () => {
+        throw new TransientError('at once');
+      },
+      () => Promise.reject(new TransientError('rejected')),
+    ];
+    // No limits (the fast path, then the plain retry loop), a callback between attempts (an
+    // Execution taking over), and the two bounds.
+    for (const options of [{}, { onRetry() {} }, { attemptTimeout: 100 }, { deadline: 100 }])
+      for (const fn of shapes) {
+        const backoff = new Backoff({
+          maxTries: 2,
+          pause: 0,
+          exceptions: [TransientError],
+          ...options,
+        });
+        await user.run('caller', async () => {
+          const seen: unknown[] = [];
+          const promise = backoff.execute(() => {
+            seen.push(user.getStore(), currentAttempt()?.attempt);
+            return fn();
+          });
+          // Synchronously after execute() returned: the caller's own context, and no attempt.
+          expect([user.getStore(), currentAttempt()]).toEqual(['caller', undefined]);
+          await promise.catch(() => {});
+          expect([user.getStore(), currentAttempt()]).toEqual(['caller', undefined]);
+          expect(seen).toEqual(fn === shapes[0] ? ['caller', 1] : ['caller', 1, 'caller', 2]);
+        });
+        // A nested execution gives the enclosing attempt back when its first attempt has started.
+        await new Backoff({ maxTries: 1 }).execute(async () => {
+          const outer = currentAttempt();
+          const inner = backoff.execute(() => fn());
+          expect(currentAttempt()).toBe(outer);
+          await inner.catch(() => {});
+          expect(currentAttempt()).toBe(outer);
+        });
+      }
+  });
+
+  it('is undefined in retry filters, which run between attempts, on every path', async () => {
+    for (const options of [{}, { onRetry() {} }, { attemptTimeout: 100 }, { deadline: 100 }])
+      for (const fn of [
+        async () => {
+          throw new TransientError('async');
+        },
+        () => {
+          throw new TransientError('at once');
+        },
+      ]) {
+        const seen: unknown[] = [];
+        const backoff = new Backoff({
+          maxTries: 3,
+          pause: 0,
+          retryOn: () => {
+            seen.push(currentAttempt());
+            return true;
+          },
+          ...options,
+        });
+        const outcome = backoff.execute(fn).catch((error: unknown) => error);
+        await clock.tickAsync(0); // the second retry at once waits for the next turn
+        expect(await outcome).toBeInstanceOf(TransientError);
+        expect(seen, JSON.stringify(options)).toEqual([undefined, undefined, undefined]);
+      }
   });
 
   it('the attempt signal read after the attempt was aborted is already aborted with the reason', async () => {

@@ -129,4 +129,29 @@ describe('stack traces after a retry', () => {
       }
     },
   );
+
+  it.each([
+    ['an attempt timeout', { attemptTimeout: 1000 }],
+    ['no limits', {}],
+  ] as const)(
+    'with %s, carrying the attempt context puts no frame of its own between the caller and fn',
+    async (_, extra) => {
+      // Every frame between the two is captured into each error fn throws before its first await.
+      const framesBetween = async (context: boolean) => {
+        const error = (await theCallerOfExecute(
+          new Backoff({ maxTries: 1, context, ...extra }),
+          throwsAtOnce,
+        ).catch((e: unknown) => e)) as Error;
+        const lines = error.stack!.split('\n');
+        const from = lines.findIndex((line) => line.includes('at throwsAtOnce'));
+        const to = lines.findIndex((line) => line.includes('at theCallerOfExecute'));
+        expect(from).toBeGreaterThan(0);
+        expect(to).toBeGreaterThan(from);
+        return lines.slice(from + 1, to);
+      };
+      const withContext = await framesBetween(true);
+      expect(withContext.join('\n')).not.toMatch(/AsyncLocalStorage/);
+      expect(withContext).toHaveLength((await framesBetween(false)).length);
+    },
+  );
 });
