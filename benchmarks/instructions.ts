@@ -13,9 +13,13 @@
  * - happy path: `async () => 1` awaited one call after another: a bare call; the floor
  *   (`performance.now()`, `als.run(store, fn).then(...)` reading the clock again); asyncbackoff with
  *   no limits, with `context: false`, and bounded (`attemptTimeout` + `deadline` + `withSignal`);
- * - failure path, pause 0, "1 failure" with a pre-made error: a hand-written try/catch loop, the
- *   same loop with `als.run` per attempt (what carrying an attempt context costs at the least),
- *   asyncbackoff by default and with `context: false`.
+ * - failure path, pause 0, "1 failure" with a pre-made error (`fail:`) and with a fresh
+ *   `new Error()` thrown before the function's first await (`fresh:`, stack capture included): a
+ *   hand-written try/catch loop, the same loop with `als.run` per attempt (what carrying an attempt
+ *   context costs at the least), asyncbackoff by default and with `context: false`.
+ *
+ * Options: `--cases=fail:default,fresh:default` (some cases; the table shows the ratios whose
+ * cases ran), `--dist=<path to index.js>` (another build, e.g. of an earlier commit, for an A/B).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +27,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { callgrindCount, nodeFromArgv } from './callgrind.js';
+
+/** `--name=value` or `--name value`. Not support.ts's: loading it would change what the children count. */
+function option(name: string): string | undefined {
+  const argv = process.argv;
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i === -1) return undefined;
+  return argv[i]!.includes('=') ? argv[i]!.slice(argv[i]!.indexOf('=') + 1) : argv[i + 1];
+}
 
 const CASES = [
   'bare',
@@ -34,6 +46,10 @@ const CASES = [
   'fail:hand+als',
   'fail:default',
   'fail:context-false',
+  'fresh:hand',
+  'fresh:hand+als',
+  'fresh:default',
+  'fresh:context-false',
 ] as const;
 type Case = (typeof CASES)[number];
 
@@ -52,6 +68,13 @@ async function child(kind: Case, n: number): Promise<void> {
   const failOnce = () => {
     let calls = 0;
     return () => (calls++ === 0 ? Promise.reject(error) : Promise.resolve(1));
+  };
+  const freshFailOnce = () => {
+    let calls = 0;
+    return async () => {
+      if (calls++ === 0) throw new Error('down');
+      return 1;
+    };
   };
   let call: () => Promise<unknown>;
   switch (kind) {
@@ -89,10 +112,13 @@ async function child(kind: Case, n: number): Promise<void> {
       break;
     }
     case 'fail:hand':
-    case 'fail:hand+als': {
-      const als = kind === 'fail:hand+als' ? new AsyncLocalStorage<object>() : undefined;
+    case 'fail:hand+als':
+    case 'fresh:hand':
+    case 'fresh:hand+als': {
+      const als = kind.endsWith('+als') ? new AsyncLocalStorage<object>() : undefined;
+      const make = kind.startsWith('fresh:') ? freshFailOnce : failOnce;
       call = async () => {
-        const fn = failOnce();
+        const fn = make();
         for (let attempt = 1; ; attempt++) {
           try {
             return await (als === undefined ? fn() : als.run({ attempt }, fn));
@@ -104,14 +130,17 @@ async function child(kind: Case, n: number): Promise<void> {
       break;
     }
     case 'fail:default':
-    case 'fail:context-false': {
+    case 'fail:context-false':
+    case 'fresh:default':
+    case 'fresh:context-false': {
       const backoff = new Backoff({
         exceptions: [Error],
         maxTries: 3,
         pause: 0,
-        context: kind === 'fail:default',
+        context: kind.endsWith(':default'),
       });
-      call = () => backoff.execute(failOnce());
+      const make = kind.startsWith('fresh:') ? freshFailOnce : failOnce;
+      call = () => backoff.execute(make());
       break;
     }
   }
@@ -125,8 +154,11 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') return child(argv[1] as Case, Number(argv[2]));
   const node = nodeFromArgv(argv);
-  const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-  if (!existsSync(dist)) throw new Error('dist/index.js is missing: run npm run build');
+  const dist = option('dist') ?? fileURLToPath(new URL('../dist/index.js', import.meta.url));
+  if (!existsSync(dist)) throw new Error(`${dist} is missing: run npm run build`);
+  const only = option('cases')?.split(',');
+  const unknown = only?.filter((kind) => !(CASES as readonly string[]).includes(kind));
+  if (unknown?.length) throw new Error(`unknown --cases: ${unknown.join(', ')}`);
   process.env.ASYNCBACKOFF_DIST = dist;
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'asyncbackoff-callgrind-'));
@@ -134,6 +166,7 @@ async function main(): Promise<void> {
   const figures = new Map<Case, number>();
   try {
     for (const kind of CASES) {
+      if (only !== undefined && !only.includes(kind)) continue;
       const count = (n: number) => callgrindCount(node, script, ['--child', kind, String(n)], dir);
       const perCall = (count(N2) - count(N1)) / (N2 - N1);
       figures.set(kind, perCall);
@@ -143,8 +176,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const get = (kind: Case) => figures.get(kind)!;
-  const ratio = (a: Case, b: Case) => `${(get(a) / get(b)).toFixed(2)}x`;
-  console.log(`# Instructions per call (callgrind), Node ${version}\n`);
+  const ratio = (a: Case, b: Case) =>
+    figures.has(a) && figures.has(b) ? `${(get(a) / get(b)).toFixed(2)}x` : '–';
+  console.log(`# Instructions per call (callgrind), Node ${version}\n\ndist: ${dist}\n`);
   console.log('| case | instructions/call | ratio |');
   console.log('| --- | ---: | --- |');
   const rows: [Case, string][] = [
@@ -160,9 +194,17 @@ async function main(): Promise<void> {
       `${ratio('fail:default', 'fail:hand')} hand, ${ratio('fail:default', 'fail:hand+als')} hand+als`,
     ],
     ['fail:context-false', `${ratio('fail:context-false', 'fail:hand')} hand`],
+    ['fresh:hand', ''],
+    ['fresh:hand+als', `${ratio('fresh:hand+als', 'fresh:hand')} hand`],
+    [
+      'fresh:default',
+      `${ratio('fresh:default', 'fresh:hand')} hand, ${ratio('fresh:default', 'fresh:hand+als')} hand+als`,
+    ],
+    ['fresh:context-false', `${ratio('fresh:context-false', 'fresh:hand')} hand`],
   ];
   for (const [kind, note] of rows)
-    console.log(`| ${kind} | ${Math.round(get(kind)).toLocaleString('en-US')} | ${note} |`);
+    if (figures.has(kind))
+      console.log(`| ${kind} | ${Math.round(get(kind)).toLocaleString('en-US')} | ${note} |`);
 }
 
 await main();
