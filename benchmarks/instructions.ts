@@ -76,6 +76,7 @@ async function child(kind: Case, n: number): Promise<void> {
       return 1;
     };
   };
+  const make = kind.startsWith('fresh:') ? freshFailOnce : failOnce;
   let call: () => Promise<unknown>;
   switch (kind) {
     case 'bare':
@@ -116,7 +117,6 @@ async function child(kind: Case, n: number): Promise<void> {
     case 'fresh:hand':
     case 'fresh:hand+als': {
       const als = kind.endsWith('+als') ? new AsyncLocalStorage<object>() : undefined;
-      const make = kind.startsWith('fresh:') ? freshFailOnce : failOnce;
       call = async () => {
         const fn = make();
         for (let attempt = 1; ; attempt++) {
@@ -139,7 +139,6 @@ async function child(kind: Case, n: number): Promise<void> {
         pause: 0,
         context: kind.endsWith(':default'),
       });
-      const make = kind.startsWith('fresh:') ? freshFailOnce : failOnce;
       call = () => backoff.execute(make());
       break;
     }

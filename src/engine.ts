@@ -62,7 +62,7 @@ export function run<R>(
       try {
         value = Reflect.apply(fn, thisArg, args);
       } finally {
-        attemptStorage.enterWith(parent!);
+        attemptStorage.enterWith(parent);
       }
     } else
       value =
@@ -232,7 +232,7 @@ async function retryUnbounded(
         try {
           value = Reflect.apply(fn, thisArg, args);
         } finally {
-          attemptStorage.enterWith(undefined!);
+          attemptStorage.enterWith(undefined);
         }
       } else value = Reflect.apply(fn, thisArg, args);
       result = await value;

@@ -425,7 +425,7 @@ export class Execution implements TimerNode, AttemptOwner, AfterVerdicts<Attempt
         try {
           value = Reflect.apply(this.fn, this.thisArg, this.args);
         } finally {
-          attemptStorage.enterWith(outer!);
+          attemptStorage.enterWith(outer);
         }
       } else value = Reflect.apply(this.fn, this.thisArg, this.args);
     } catch (error) {

@@ -13,9 +13,12 @@ import type { AttemptContext, AttemptLike } from './attempt.js';
 
 const KEY = Symbol.for('asyncbackoff.attemptStorage.v1');
 
-type Shared = typeof globalThis & { [KEY]?: AsyncLocalStorage<AttemptContext & AttemptLike> };
+/** What the store holds: the current attempt, or `undefined` once the engine has left one. */
+type Store = (AttemptContext & AttemptLike) | undefined;
+
+type Shared = typeof globalThis & { [KEY]?: AsyncLocalStorage<Store> };
 
 /** The attempt storage of this process, created by whichever copy loads first. */
 const shared = globalThis as Shared;
-shared[KEY] ??= new AsyncLocalStorage<AttemptContext & AttemptLike>();
-export const attemptStorage: AsyncLocalStorage<AttemptContext & AttemptLike> = shared[KEY];
+shared[KEY] ??= new AsyncLocalStorage<Store>();
+export const attemptStorage: AsyncLocalStorage<Store> = shared[KEY];
