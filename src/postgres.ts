@@ -341,11 +341,18 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-const QUERY_CANCELED = '57014';
+/**
+ * What the server reports when a timeout it was given from the attempt's time fires:
+ * `statement_timeout` (57014, query_canceled) and `idle_in_transaction_session_timeout` (25P03,
+ * which also ends the session).
+ */
+const SERVER_TIMEOUTS: ReadonlySet<unknown> = new Set(['57014', '25P03']);
 
 /**
- * The server's statement timeout fired at (or a hair before) the attempt's own end: the attempt's
- * abort is due now. Report that, as the engine would, rather than a 57014 that no filter retries.
+ * A server-side timeout fired at (or a hair before) the attempt's own end: the attempt's abort is
+ * due now. Report that, as the engine would, rather than a 57014 or 25P03 that no filter retries.
+ * (The server counts its idle timeout from the end of the last statement, so with `fn` busy
+ * elsewhere the session can be ended a few ms before or after the attempt's own timer runs.)
  */
 async function ourTimeout(error: unknown, signal: AbortSignal | undefined): Promise<unknown> {
   const attempt = currentAttempt();
@@ -353,7 +360,7 @@ async function ourTimeout(error: unknown, signal: AbortSignal | undefined): Prom
     signal === undefined ||
     attempt === undefined ||
     attempt.signal !== signal ||
-    (error as { code?: unknown } | null)?.code !== QUERY_CANCELED
+    !SERVER_TIMEOUTS.has((error as { code?: unknown } | null)?.code)
   )
     return error;
   if (!signal.aborted) {

@@ -803,6 +803,51 @@ describe('transaction', () => {
     rollback.settle(pgError('57014'));
   });
 
+  it("the server's idle-in-transaction timeout at the attempt's end rejects with the attempt's own error", async () => {
+    // The server counts its idle timeout from the end of the last statement: with fn busy elsewhere,
+    // the session can end (FATAL 25P03) a hair before the attempt's own timer runs.
+    const backoff = new Backoff({ attemptTimeout: 200, maxTries: 2, retryOn: isTransientPgError });
+    let runs = 0;
+    const outcome = backoff
+      .execute(() =>
+        transaction(pool, async (tx) => {
+          runs++;
+          await tx.query('SELECT 1');
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(198);
+    pool.clients[0]!.emit(
+      'error',
+      pgError('25P03', 'terminating connection due to idle-in-transaction timeout'),
+    );
+    await clock.tickAsync(2);
+    expect(runs).toBe(2); // the first attempt's timeout was retried, as a timeout is
+    expect(pool.clients[0]!.released).toEqual([true]);
+    await clock.tickAsync(200);
+    const error = await outcome;
+    expect(error).toBeInstanceOf(AttemptTimeoutError);
+    expect(error).toMatchObject({ attempt: 2 });
+  });
+
+  it('an idle-in-transaction timeout well before the attempt ends (the server was set so) rejects as is', async () => {
+    const idle = pgError('25P03', 'terminating connection due to idle-in-transaction timeout');
+    const outcome = new Backoff({ attemptTimeout: 200, maxTries: 1 })
+      .execute(() =>
+        transaction(pool, async (tx) => {
+          await tx.query('SELECT 1');
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }),
+      )
+      .catch((error: unknown) => error);
+    await clock.tickAsync(50);
+    pool.clients[0]!.emit('error', idle);
+    await clock.tickAsync(0);
+    expect(await outcome).toBe(idle);
+    expect(pool.clients[0]!.released).toEqual([true]);
+  });
+
   it("a cancellation from inside fn, even a synchronous one, wins over fn's value: no COMMIT", async () => {
     const shutdown = new AbortController();
     const backoff = new Backoff({ signal: shutdown.signal, maxTries: 1 });
