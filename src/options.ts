@@ -76,7 +76,8 @@ export interface BackoffOptions<TResult = unknown> {
   retryOn?: ((error: unknown) => boolean) | null | undefined;
   /**
    * Retry every thrown value, whatever its class (what `asyncretry` does without `exceptions`).
-   * @defaultValue `false`
+   * @defaultValue `false`; `true` when a `policy` is given without `exceptions` or `retryOn` (the
+   * policy then decides about every thrown value, as aioretry's does)
    */
   retryAll?: boolean | undefined;
   /**
@@ -94,7 +95,9 @@ export interface BackoffOptions<TResult = unknown> {
   /**
    * An aioretry-style policy `(fails, error, info) => { abandon, delay }`. `abandon: true` rejects
    * with the error; `delay` replaces `pause` for the next attempt. On a decorated method it may be
-   * the name of a method of `this`.
+   * the name of a method of `this`. It is asked about retriable failures: with no `exceptions`,
+   * `retryOn` or `retryAll` beside it, every thrown value is (see `retryAll`); otherwise those
+   * that the filters let through.
    */
   policy?: RetryPolicy | MethodName | undefined;
   /**
@@ -307,18 +310,29 @@ export function normalizeOptions(
       `${where}: 'breaker' must be a CircuitBreaker (made by circuitBreaker()), got ${describe(breaker)}`,
     );
 
+  const retryOn = checkFunction(where, 'retryOn', options.retryOn);
+  const policy = checkFunction(where, 'policy', options.policy, true);
+  // A policy with no filter beside it decides on every thrown value, as aioretry's does: asked
+  // about nothing, it would silently never retry an error.
+  const retryAll = checkBoolean(
+    where,
+    'retryAll',
+    options.retryAll,
+    policy !== undefined && rawExceptions.length === 0 && retryOn === undefined,
+  );
+
   return Object.freeze({
     attemptTimeout,
     deadline,
     pause,
     strategy,
     exceptions: Object.freeze([...rawExceptions]),
-    retryOn: checkFunction(where, 'retryOn', options.retryOn),
-    retryAll: checkBoolean(where, 'retryAll', options.retryAll, false),
+    retryOn,
+    retryAll,
     maxTries: checkCount(where, 'maxTries', options.maxTries, { min: 1, limit: true }),
     giveup: checkFunction(where, 'giveup', options.giveup),
     signal,
-    policy: checkFunction(where, 'policy', options.policy, true),
+    policy,
     retryIf: checkFunction(where, 'retryIf', options.retryIf),
     returnLastResult: checkBoolean(where, 'returnLastResult', options.returnLastResult, false),
     onRetry: checkFunction(where, 'onRetry', options.onRetry, true),

@@ -220,6 +220,83 @@ describe('policy(fails, error, info)', () => {
   });
 });
 
+describe('a policy with no filter beside it (aioretry: the policy decides about every error)', () => {
+  it('is asked about any thrown value, and retries as it says', async () => {
+    const { clock } = t;
+    const asked: unknown[] = [];
+    const backoff = new Backoff({
+      maxTries: 5,
+      policy: (fails, error) => {
+        asked.push(error);
+        return [fails >= 2, 50];
+      },
+    });
+    const { fn, starts, thrown } = scripted<string>(
+      new FatalError('a'),
+      new Error('b'),
+      'never reached',
+    );
+    const result = track(backoff.execute(fn));
+    await clock.tickAsync(1000);
+    expect(starts).toEqual([0, 50]);
+    expect(asked).toEqual([thrown[0], thrown[1]]);
+    expect(result.error).toBe(thrown[1]);
+    expect(backoff.statistics).toMatchObject({ attempts: 2, giveUps: 1 });
+  });
+
+  it('an async policy is awaited: it may retry, then abandon', async () => {
+    const { clock } = t;
+    const backoff = new Backoff({
+      policy: async (fails) => ({ abandon: fails >= 3, delay: 10 }),
+    });
+    const { fn, starts } = alwaysFailing();
+    const result = track(backoff.execute(fn));
+    await clock.tickAsync(1000);
+    expect(starts).toEqual([0, 10, 20]);
+    expect(result.error).toBeInstanceOf(Error);
+  });
+
+  it('beside exceptions or retryOn it is asked only about what they let through', async () => {
+    const { clock } = t;
+    for (const filter of [{ exceptions: [TransientError] }, { retryOn: () => false }]) {
+      let asked = 0;
+      const backoff = new Backoff({
+        ...filter,
+        maxTries: 5,
+        policy: () => {
+          asked++;
+          return [false, 0];
+        },
+      });
+      const { fn, starts, thrown } = scripted<string>(new FatalError('not listed'), 'ok');
+      const result = track(backoff.execute(fn));
+      await clock.tickAsync(100);
+      expect(result.error).toBe(thrown[0]);
+      expect(starts).toHaveLength(1);
+      expect(asked).toBe(0);
+    }
+  });
+
+  it('retryAll: false beside it keeps thrown values from it (only attempt timeouts reach it)', async () => {
+    const { clock } = t;
+    let asked = 0;
+    const backoff = new Backoff({
+      maxTries: 5,
+      retryAll: false,
+      policy: () => {
+        asked++;
+        return [false, 0];
+      },
+    });
+    const { fn, starts } = alwaysFailing();
+    const result = track(backoff.execute(fn));
+    await clock.tickAsync(100);
+    expect(result.error).toBeInstanceOf(Error);
+    expect(starts).toEqual([0]);
+    expect(asked).toBe(0);
+  });
+});
+
 describe('a policy returning garbage', () => {
   const cases: [string, unknown, ErrorConstructor | RangeErrorConstructor][] = [
     ['undefined', undefined, TypeError],

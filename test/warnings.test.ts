@@ -36,6 +36,8 @@ describe('the no-retry-filter warning', () => {
     await new Backoff({ maxTries: 1 }).execute(fails).catch(() => {});
     await new Backoff({ maxTries: 3, exceptions: [RangeError] }).execute(fails).catch(() => {});
     await new Backoff({ maxTries: 3, retryOn: () => false }).execute(fails).catch(() => {});
+    // A policy alone decides about every thrown value: this one abandons at the first.
+    await new Backoff({ maxTries: 3, policy: () => [true, 0] }).execute(fails).catch(() => {});
     await asyncbackoff(null, null)(fails)().catch(() => {}); // maxTries unbounded, but...
     await nextMacrotask();
     // ...aiomisc's positional form without exceptions is the one case above that warns.

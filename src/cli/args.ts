@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { JITTERS } from '../delays.js';
 import { constant, type DelayStrategy, exponential, fibonacci, linear } from '../index.js';
+import { MAX_TIMER_MS } from '../validate.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /** A bad command line: unknown option, bad value, missing command. */
@@ -89,7 +90,7 @@ Output:
   -V, --version                show the version
 
 Durations take a unit: 500ms, 2s, 1.5s, 1m, 1h30m. A bare number is refused (only 0
-may go without one): write 5s or 5000ms, not 5.
+may go without one): write 5s or 5000ms, not 5. Under 1ms, only 0 is a duration.
 
 Each attempt runs in its own process group. A stopped attempt's group gets SIGTERM, then
 SIGKILL after --grace; so do processes the command leaves running when it exits. The
@@ -293,8 +294,10 @@ function optionalDuration(name: string, text: string | undefined): number | null
 
 function positiveInteger(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!(n >= 1) || !Number.isSafeInteger(n))
-    throw new UsageError(`--max-tries must be a whole number >= 1, got '${text}'`);
+  if (!(n >= 1) || n > MAX_TIMER_MS)
+    throw new UsageError(
+      `--max-tries must be a whole number >= 1 and <= ${MAX_TIMER_MS}, got '${text}'`,
+    );
   return n;
 }
 

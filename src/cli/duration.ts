@@ -22,7 +22,8 @@ const PART = new RegExp(`(${NUMBER})(ms|h|m|s)`, 'g');
  *
  * Accepted: one or more `<number><unit>` parts with units `ms`, `s`, `m`, `h` (`500ms`, `1.5s`,
  * `1m30s`), and a bare `0`. Rejected: any other bare number (`5`: seconds or milliseconds?),
- * signs, exponents, spaces, upper-case units, and anything above {@link MAX_DURATION_MS}.
+ * signs, exponents, spaces, upper-case units, a non-zero duration under 1 ms, and anything above
+ * {@link MAX_DURATION_MS}.
  *
  * @throws RangeError with a message naming the text when it is not a duration; for a bare number
  *   the message suggests both readings (`5s (5000ms) or 5ms`).
@@ -46,6 +47,10 @@ export function parseDuration(text: string): number {
     ms = 0;
     for (const [, value, unit] of text.matchAll(PART)) ms += Number(value) * UNIT_MS[unit!]!;
   } else throw new RangeError(`'${text}' is not a duration (examples: 500ms, 2s, 1.5s, 1m, 1h30m)`);
+  // Rounding would turn 0.4ms into 0 (for a deadline: no attempt at all); the library refuses
+  // such times too.
+  if (ms > 0 && ms < 1)
+    throw new RangeError(`'${text}' is shorter than 1ms: give 0 or at least 1ms`);
   ms = Math.round(ms);
   if (ms > MAX_DURATION_MS)
     throw new RangeError(`'${text}' is too long (at most ${MAX_DURATION_MS} ms, about 24.8 days)`);

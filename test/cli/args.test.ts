@@ -191,14 +191,18 @@ describe('parseCli: tries and exit codes', () => {
     expect(config('--max-tries=1', '--', 'x').maxTries).toBe(1);
   });
 
-  it.each(['0', '-1', '1.5', 'ten', '', '1e3', '99999999999999999999'])(
+  it.each(['0', '-1', '1.5', 'ten', '', '1e3', '2147483648', '99999999999999999999'])(
     'rejects --max-tries %j',
     (n) => {
       expect(usageError(`--max-tries=${n}`, '--', 'x')).toMatch(
-        /--max-tries must be a whole number >= 1/,
+        /--max-tries must be a whole number >= 1 and <= 2147483647/,
       );
     },
   );
+
+  it('takes the largest --max-tries the library does', () => {
+    expect(config('-n', '2147483647', '--', 'x').maxTries).toBe(2_147_483_647);
+  });
 
   it('reads --retry-on lists', () => {
     const c = config('--retry-on', '1,2, 75', '--', 'x');

@@ -6,7 +6,8 @@ describe('parseDuration', () => {
     ['0', 0],
     ['0.0', 0],
     ['500ms', 500],
-    ['0.5ms', 1],
+    ['1.4ms', 1],
+    ['1.5ms', 2],
     ['2s', 2000],
     ['1.5s', 1500],
     ['.5s', 500],
@@ -53,6 +54,15 @@ describe('parseDuration', () => {
   it('refuses a bare number other than 0, suggesting seconds or milliseconds', () => {
     expect(() => parseDuration('5')).toThrow("'5' needs a unit: 5s (5000ms) or 5ms");
     expect(() => parseDuration('.5')).toThrow("'.5' needs a unit: .5s (500ms) or .5ms");
+  });
+
+  it('refuses a non-zero duration under 1 ms rather than rounding it to 0 or 1', () => {
+    for (const text of ['0.4ms', '0.5ms', '.9ms', '0.0001s'])
+      expect(() => parseDuration(text)).toThrow(
+        new RangeError(`'${text}' is shorter than 1ms: give 0 or at least 1ms`),
+      );
+    expect(parseDuration('0ms')).toBe(0);
+    expect(parseDuration('1ms')).toBe(1);
   });
 
   it('rejects what setTimeout cannot wait', () => {

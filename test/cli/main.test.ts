@@ -120,6 +120,8 @@ describe('main: --help, --version, usage errors', () => {
       ['--bogus', 'true'],
       ['-n', '2'],
       ['-t', '5', 'true'],
+      ['-d', '0.4ms', 'true'],
+      ['-n', '2147483648', 'true'],
     ]) {
       const o = await run(...argv);
       expect(o.code, argv.join(' ')).toBe(125);
