@@ -164,7 +164,12 @@ function reportCallbackFailure(what: string, error: unknown, code: string): void
 }
 
 function reportLateFailure(error: unknown): void {
-  reportCallbackFailure('onLateResult', error, 'ASYNCBACKOFF_LATE_RESULT_FAILED');
+  // withLock hands late leases to its own handler, which calls the user's onLateResult too.
+  reportCallbackFailure(
+    "a late result's handler (onLateResult, or withLock releasing a late lease)",
+    error,
+    'ASYNCBACKOFF_LATE_RESULT_FAILED',
+  );
 }
 
 /**

@@ -107,7 +107,15 @@ export function runWithLock<L, R>(
     const tasks: Promise<unknown>[] = [];
     if (value !== undefined) {
       undelivered.delete(value as L);
-      tasks.push(callAsync(() => lock.release(value as L)));
+      tasks.push(
+        callAsync(() => lock.release(value as L)).catch((error: unknown) => {
+          // Reported as a late-result failure: say it was withLock's own release, not the user's hook.
+          throw new Error(
+            `withLock: releasing a lease that an abandoned attempt obtained late failed: ${messageOf(error)}`,
+            { cause: error },
+          );
+        }),
+      );
     }
     if (userLate !== undefined) tasks.push(callAsync(() => userLate.call(undefined, value, info)));
     return Promise.allSettled(tasks).then((outcomes) => {
@@ -309,4 +317,13 @@ async function hold<L, R>(
   }
   if (failed) throw failure;
   return value as R;
+}
+
+/** An error's message for another message; never throws (a hostile getter gets a placeholder). */
+function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : describe(error);
+  } catch {
+    return 'a value that cannot be shown';
+  }
 }

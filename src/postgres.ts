@@ -695,13 +695,23 @@ const INT8_MAX = 2n ** 63n - 1n;
 const MAX_TIMER_MS = 2_147_483_647;
 
 class Lease implements AdvisoryLease {
-  released = false;
+  declare released: boolean;
+  declare readonly session: Session;
+  declare readonly owner: AdvisoryLock;
   constructor(
     readonly key: AdvisoryLockKey,
     readonly backendPid: number | undefined,
-    readonly session: Session,
-    readonly owner: AdvisoryLock,
-  ) {}
+    session: Session,
+    owner: AdvisoryLock,
+  ) {
+    // The lock's own bookkeeping, not enumerable: logging a lease shows what it declares, not
+    // the pg client behind it.
+    Object.defineProperties(this, {
+      session: { value: session },
+      owner: { value: owner },
+      released: { value: false, writable: true },
+    });
+  }
 }
 
 /**

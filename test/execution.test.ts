@@ -506,11 +506,13 @@ describe('warnings about values that are not errors', () => {
     }
     expect(warnings).toEqual([
       {
-        message: "asyncbackoff: onLateResult threw or rejected: 'release failed' (a string)",
+        message:
+          "asyncbackoff: a late result's handler (onLateResult, or withLock releasing a late lease) threw or rejected: 'release failed' (a string)",
         code: 'ASYNCBACKOFF_LATE_RESULT_FAILED',
       },
       {
-        message: 'asyncbackoff: onLateResult threw or rejected: a value that cannot be shown',
+        message:
+          "asyncbackoff: a late result's handler (onLateResult, or withLock releasing a late lease) threw or rejected: a value that cannot be shown",
         code: 'ASYNCBACKOFF_LATE_RESULT_FAILED',
       },
     ]);

@@ -797,7 +797,11 @@ describe('withLock: leases that abandoned attempts obtain late', () => {
 
   it('reports a failed release of a late lease as a process warning, not an unhandled rejection', async () => {
     const warnings: unknown[] = [];
-    const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code);
+    const messages: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => {
+      warnings.push(warning.code);
+      messages.push(warning.message);
+    };
     process.on('warning', onWarning);
     try {
       const lock = new MemoryLock([
@@ -812,6 +816,10 @@ describe('withLock: leases that abandoned attempts obtain late', () => {
       expect(result.error).toBeInstanceOf(LockUnavailableError);
       await nextMacrotask();
       expect(warnings).toContain('ASYNCBACKOFF_LATE_RESULT_FAILED');
+      // No onLateResult was given: the warning names withLock's own release.
+      expect(messages).toEqual([
+        "asyncbackoff: a late result's handler (onLateResult, or withLock releasing a late lease) threw or rejected: withLock: releasing a lease that an abandoned attempt obtained late failed: release failed",
+      ]);
     } finally {
       process.off('warning', onWarning);
     }

@@ -963,6 +963,17 @@ describe('advisoryLock', () => {
     expect(pool.clients[0]!.released).toEqual([true]);
   });
 
+  it('a lease shows only what AdvisoryLease declares (logging it does not dump the client)', async () => {
+    pool.handler = async () => ok([{ ok: true, pid: 77 }]);
+    const lock = advisoryLock(pool, 5);
+    const lease = (await lock.acquire(signal()))!;
+    expect(Object.keys(lease).sort()).toEqual(['backendPid', 'key']);
+    expect(JSON.stringify(lease)).not.toContain('statements');
+    await lock.release(lease);
+    await lock.release(lease); // once released, a second release does nothing
+    expect(pool.clients[0]!.released).toEqual([undefined]);
+  });
+
   it('an unlock that returns false destroys the client and rejects with LockLostError', async () => {
     pool.handler = async (text) => ok([{ ok: !text.includes('unlock') }]);
     const lock = advisoryLock(pool, 3);
