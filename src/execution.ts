@@ -64,7 +64,7 @@ import {
   type TimerNode,
 } from './timer-queue.js';
 import type { BreakerPass, CircuitBreaker, FailureKind, GiveupEvent } from './types.js';
-import { describe } from './validate.js';
+import { describe, messageOf } from './validate.js';
 
 /** What the instances made by `withSignal` (and derived policies) share with their instance. */
 export interface Core {
@@ -151,13 +151,7 @@ function noop(): void {}
  * breaker's bookkeeping) is reported as a process warning, never an unhandled rejection.
  */
 function reportCallbackFailure(what: string, error: unknown, code: string): void {
-  let text: string;
-  try {
-    text = error instanceof Error ? error.message : describe(error);
-  } catch {
-    text = 'a value that cannot be shown';
-  }
-  process.emitWarning(`asyncbackoff: ${what} threw or rejected: ${text}`, {
+  process.emitWarning(`asyncbackoff: ${what} threw or rejected: ${messageOf(error)}`, {
     type: 'AsyncBackoffWarning',
     code,
   });

@@ -9,7 +9,7 @@ import { LockLostError, LockUnavailableError, RetryConditionError } from './erro
 import { attemptStorage } from './process-state.js';
 import { SignalLink } from './signals.js';
 import type { LateResultInfo } from './types.js';
-import { describe, MAX_TIMER_MS } from './validate.js';
+import { describe, MAX_TIMER_MS, messageOf } from './validate.js';
 
 /**
  * A lock `backoff.withLock` can take: `asyncbackoff/redis`'s `redisLock`, `asyncbackoff/postgres`'s
@@ -317,13 +317,4 @@ async function hold<L, R>(
   }
   if (failed) throw failure;
   return value as R;
-}
-
-/** An error's message for another message; never throws (a hostile getter gets a placeholder). */
-function messageOf(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : describe(error);
-  } catch {
-    return 'a value that cannot be shown';
-  }
 }

@@ -23,6 +23,18 @@ export function describe(value: unknown): string {
 }
 
 /**
+ * A thrown value's message, to put in another message: an error's `message`, else
+ * {@link describe}. Never throws (a getter or proxy trap that does gets a placeholder).
+ */
+export function messageOf(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : describe(error);
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}
+
+/**
  * Checks that `options` is an options object naming only `known` keys, as own properties: a typo
  * such as `maxDelay`, whether enumerable or not, and a key inherited from a prototype (which a
  * spread or a copy would drop) would otherwise be ignored silently.
